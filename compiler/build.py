@@ -1,0 +1,44 @@
+"""Produce `build/<env>/` from a valid frontend result: the IR dump plus every backend's output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.buildout import write_tree
+from compiler.diagnostics import Diagnostic, has_errors
+from compiler.frontend import FrontendResult
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CompileOutcome:
+    target: Path
+    files: dict[str, bytes | str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return f"{len(self.files)} files"
+
+
+def compile_files(result: FrontendResult, progress: Progress = lambda _m: None) -> CompileOutcome:
+    """Every compile output of one environment, in memory (relative path → content)."""
+    assert result.ir is not None
+    outcome = CompileOutcome(target=Path())
+    outcome.files["ir.json"] = result.ir.canonical_json()
+    return outcome
+
+
+def compile_outputs(
+    result: FrontendResult, build_dir: Path, progress: Progress = lambda _m: None
+) -> CompileOutcome:
+    """Compile and, when nothing failed, atomically replace `build/<env>/`."""
+    assert result.ir is not None
+    outcome = compile_files(result, progress)
+    outcome.target = build_dir / result.ir.environment
+    if not has_errors(outcome.diagnostics):
+        write_tree(outcome.target, outcome.files)
+    return outcome

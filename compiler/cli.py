@@ -1,0 +1,168 @@
+"""`mlplat`: validate, compile, plan and deploy an ML platform from YAML specs.
+
+Exit codes: 0 success, 1 invalid spec (or a failed operation), 2 usage error.
+Heavy libraries (kfp, pulumi) are imported only by the commands that need them, so
+`mlplat validate` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from compiler.diagnostics import Diagnostic, render_json, render_text, summary
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class Console:
+    """Where the CLI talks: diagnostics and progress on stderr, results on stdout.
+
+    Colour and the live progress line appear only on a terminal; CI logs get plain lines.
+    """
+
+    def __init__(
+        self,
+        fmt: str = "text",
+        color: bool | None = None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.fmt = fmt
+        tty = self.err.isatty()
+        self.interactive = tty and not os.environ.get("CI")
+        self.color = color if color is not None else (tty and "NO_COLOR" not in os.environ)
+        self._live = False
+
+    def progress(self, message: str) -> None:
+        """A transient status line: redrawn in place on a terminal, silent elsewhere."""
+        if self.fmt == "json" or not self.interactive:
+            return
+        self.err.write(f"\r\033[2K{message[:119]}")
+        self.err.flush()
+        self._live = True
+
+    def step(self, message: str) -> None:
+        """A lasting progress line (long operations): shown on terminals and in CI logs."""
+        if self.fmt == "json":
+            return
+        self.done()
+        self.err.write(message + "\n")
+        self.err.flush()
+
+    def done(self) -> None:
+        if self._live:
+            self.err.write("\r\033[2K")
+            self.err.flush()
+            self._live = False
+
+    def result(self, message: str) -> None:
+        self.done()
+        if self.fmt != "json":
+            self.out.write(message + "\n")
+
+    def diagnostics(self, diags: Sequence[Diagnostic]) -> None:
+        self.done()
+        if self.fmt == "json":
+            self.out.write(render_json(diags) + "\n")
+        elif diags:
+            self.err.write(render_text(diags, root=Path.cwd(), color=self.color) + "\n")
+            self.err.write(summary(diags) + "\n")
+
+
+def overrides_of(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides or [])
+    if args.env:
+        if any(o.startswith("env=") for o in overrides):
+            raise SystemExit(usage_error("give the environment once: either --env or env=..."))
+        overrides.insert(0, f"env={args.env}")
+    return overrides
+
+
+def usage_error(message: str) -> int:
+    sys.stderr.write(f"mlplat: error: {message}\n")
+    return EXIT_USAGE
+
+
+def run_frontend(args: argparse.Namespace, console: Console):  # type: ignore[no-untyped-def]
+    from compiler.frontend import load_platform
+
+    configs = Path(args.configs)
+    if not configs.is_dir():
+        raise SystemExit(usage_error(f"configs folder '{configs}' does not exist"))
+    console.progress(f"validating {configs}/ ...")
+    started = time.perf_counter()
+    result = load_platform(configs, overrides_of(args))
+    return result, time.perf_counter() - started
+
+
+def describe_ir(ir) -> str:  # type: ignore[no-untyped-def]
+    return (
+        f"{len(ir.teams)} teams, {len(ir.node_pools)} node pools, {len(ir.buckets)} buckets, "
+        f"{len(ir.pipelines())} pipelines, {len(ir.models())} models, {len(ir.endpoints())} endpoints"
+    )
+
+
+def add_common_args(parser: argparse.ArgumentParser, *, overrides: bool = True) -> None:
+    parser.add_argument(
+        "--env", help="environment (same as the override env=ENV); default from platform.yaml"
+    )
+    parser.add_argument("--configs", default="configs", help="config folder (default: configs)")
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="diagnostics format"
+    )
+    parser.add_argument("--no-color", action="store_true", help="plain output even on a terminal")
+    if overrides:
+        parser.add_argument(
+            "overrides",
+            nargs="*",
+            metavar="OVERRIDE",
+            help="Hydra overrides: key=value, +key=value, ~key (e.g. teams.fraud.quotas.gpus=16)",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlplat",
+        description="Declarative ML platform: YAML specs in, "
+        "Kubeflow pipelines and a Pulumi program out.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"compiler.commands.{module}").register(sub)
+    return parser
+
+
+# Each module registers its subcommand; they import heavy libraries only when run.
+COMMAND_MODULES = ("validate", "compile", "schema")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(
+        fmt=getattr(args, "format", "text"),
+        color=False if getattr(args, "no_color", False) else None,
+    )
+    try:
+        return int(args.func(args, console))
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        console.done()
+        console.err.write("mlplat: interrupted; nothing was left half-written\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

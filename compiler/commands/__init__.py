@@ -1,0 +1,1 @@
+"""One module per `mlplat` subcommand; each exposes ``register(subparsers)``."""

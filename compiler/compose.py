@@ -1,0 +1,648 @@
+"""Compose `configs/` into one tree for one environment, with a source map.
+
+Hydra composes what it is good at: the root `platform.yaml`, its defaults list (the `env`
+group overlay) and command-line overrides in Hydra's grammar. Team files are *not* merged
+by Hydra: merging N files into one OmegaConf tree is quadratic (see NOTES.md), so each team
+is loaded on its own with libyaml and the environment's `teams:` overlay and `teams.*`
+overrides are applied to it. Cost stays linear in the number of team files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors
+from compiler.yaml_source import LoadedYaml, Path_, SourceMap, read_yaml, walk
+
+ROOT_CONFIG = "platform"
+TEAMS_DIR = "teams"
+YAML_SUFFIXES = (".yaml", ".yml")
+CLI_FILE = "<command line>"
+
+
+@dataclass
+class Composed:
+    """The composed config of one environment, before validation."""
+
+    environment: str
+    root: dict[str, Any]
+    teams: dict[str, dict[str, Any]]
+    team_files: dict[str, tuple[str, ...]]
+    """Team → its config files, relative to the configs folder (for ownership and caching)."""
+    sources: SourceMap
+    configs_dir: Path
+    files: dict[str, str] = field(default_factory=dict)
+    """Every config file read, config-relative path → display path."""
+
+
+@dataclass(frozen=True)
+class _Override:
+    text: str
+    kind: str  # "group" | "root" | "team"
+    key: str
+    type: str  # CHANGE | ADD | FORCE_ADD | DEL
+    value: Any
+    span: Span
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in diagnostics: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def config_groups(configs_dir: Path) -> list[str]:
+    return sorted(
+        entry.name
+        for entry in os.scandir(configs_dir)
+        if entry.is_dir() and entry.name != TEAMS_DIR and not entry.name.startswith((".", "_"))
+    )
+
+
+def _options(configs_dir: Path, group: str) -> list[str]:
+    folder = configs_dir / group
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.iterdir() if p.suffix in YAML_SUFFIXES)
+
+
+def _parse_overrides(
+    overrides: Sequence[str], groups: list[str]
+) -> tuple[list[_Override], list[Diagnostic]]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    parsed: list[_Override] = []
+    diags: list[Diagnostic] = []
+    col = 1
+    for text in overrides:
+        span = Span(CLI_FILE, 1, col)
+        col += len(text) + 1
+        try:
+            (override,) = parser.parse_overrides([text])
+        except HydraException as exc:
+            message = str(exc).splitlines()[0]
+            diags.append(
+                error(
+                    "E010",
+                    f"cannot parse override '{text}': {message}",
+                    span,
+                    "write key=value, +key=value (add), ++key=value (force) or ~key (delete)",
+                )
+            )
+            continue
+        if override.is_sweep_override():
+            diags.append(
+                error(
+                    "E010",
+                    f"override '{text}' is a sweep; mlplat takes one value per key",
+                    span,
+                    "give a single value, e.g. key=3",
+                )
+            )
+            continue
+        key = override.key_or_group
+        if override.package is not None:
+            diags.append(
+                error(
+                    "E010", f"override '{text}' sets a package; that is not supported", span, None
+                )
+            )
+            continue
+        if key == "hydra" or key.startswith("hydra."):
+            diags.append(
+                error(
+                    "E010",
+                    f"override '{text}' changes Hydra itself",
+                    span,
+                    "override keys of the platform spec, e.g. platform.region=eu-west-1",
+                )
+            )
+            continue
+        if key in groups:
+            kind = "group"
+        elif key == TEAMS_DIR or key.startswith(TEAMS_DIR + "."):
+            kind = "team"
+        else:
+            kind = "root"
+        type_name = override.type.name
+        value = None if type_name == "DEL" else override.value()
+        parsed.append(_Override(text, kind, key, type_name, value, span))
+    return parsed, diags
+
+
+def _default_choice(root: dict[str, Any], group: str) -> str | None:
+    defaults = root.get("defaults")
+    if isinstance(defaults, list):
+        for entry in defaults:
+            if isinstance(entry, dict) and group in entry:
+                value = entry[group]
+                return value if isinstance(value, str) else None
+    return None
+
+
+def _defaults_span(root_src: SourceMap, root: dict[str, Any], group: str) -> Span | None:
+    defaults = root.get("defaults")
+    if isinstance(defaults, list):
+        for index, entry in enumerate(defaults):
+            if isinstance(entry, dict) and group in entry:
+                return root_src.locate(("defaults", index, group))
+    return root_src.locate(("defaults",))
+
+
+def _hydra_compose(
+    configs_dir: Path, overrides: list[str]
+) -> tuple[dict[str, Any] | None, dict[str, str], Exception | None]:
+    """Run Hydra's compose API; returns (tree, group choices, error)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(configs_dir.resolve()), version_base="1.3"):
+            cfg = compose(ROOT_CONFIG, overrides=overrides, return_hydra_config=True)
+            choices = {
+                str(k): str(v)
+                for k, v in cfg.hydra.runtime.choices.items()
+                if v is not None and not str(k).startswith("hydra/")
+            }
+            with open_dict(cfg):
+                del cfg["hydra"]
+            tree = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        return None, {}, exc
+    assert isinstance(tree, dict)
+    return {str(k): v for k, v in tree.items()}, choices, None
+
+
+def _composition_diag(
+    exc: Exception, root_overrides: list[_Override], candidates: dict[str, Any], root_span: Span
+) -> Diagnostic:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for ov in root_overrides:
+        if f"'{ov.key}'" in message or f"'{ov.key.split('.')[-1]}'" in message:
+            if ov.type == "CHANGE" and "Could not override" in message:
+                parts = ov.key.split(".")
+                level: Any = candidates
+                for part in parts[:-1]:
+                    level = level.get(part) if isinstance(level, dict) else None
+                options = level.keys() if isinstance(level, dict) else []
+                hint = did_you_mean(parts[-1], options, fallback_list=False)
+                hint = f"{hint} " if hint else ""
+                return error(
+                    "E011",
+                    f"override '{ov.text}' matches no key of the config",
+                    ov.span,
+                    f"{hint}To add a new key, write +{ov.text}",
+                )
+            return error(
+                "E011", f"override '{ov.text}' cannot be applied: {message}", ov.span, None
+            )
+    full_key = getattr(exc, "full_key", None)
+    detail = f" (at '{full_key}')" if full_key else ""
+    return error(
+        "E013",
+        f"composing the config failed: {message}{detail}",
+        root_span,
+        "check interpolations like ${platform.region} and the defaults list",
+    )
+
+
+def _merge(
+    base: dict[str, Any],
+    base_src: SourceMap,
+    top: dict[str, Any],
+    top_src: SourceMap,
+    path: Path_,
+    conflict: list[tuple[Path_, Span, Span]] | None,
+) -> None:
+    """Merge ``top`` into ``base`` in place (dicts recursively, everything else replaced).
+
+    With ``conflict`` set, a leaf set by both sides is recorded there instead of replaced
+    (files of one team folder must not set the same key twice).
+    """
+    for key, value in top.items():
+        child = (*path, key)
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], base_src, value, top_src, child, conflict)
+            continue
+        if key in base and conflict is not None:
+            old = base_src.locate(child, at_key=True)
+            new = top_src.locate(child, at_key=True)
+            if old and new:
+                conflict.append((child, new, old))
+            continue
+        if key in base:
+            _drop_sources(base_src, child)
+        base[key] = value
+        for sub, _ in walk(value, child):
+            if sub in top_src.values:
+                base_src.values[sub] = top_src.values[sub]
+            if sub in top_src.keys:
+                base_src.keys[sub] = top_src.keys[sub]
+
+
+def _drop_sources(src: SourceMap, prefix: Path_) -> None:
+    n = len(prefix)
+    for table in (src.keys, src.values):
+        for p in [p for p in table if p[:n] == prefix]:
+            del table[p]
+
+
+def _discover_teams(configs_dir: Path) -> tuple[dict[str, list[Path]], list[Diagnostic]]:
+    teams_dir = configs_dir / TEAMS_DIR
+    found: dict[str, list[Path]] = {}
+    diags: list[Diagnostic] = []
+    if not teams_dir.is_dir():
+        return found, diags
+    for entry in sorted(os.scandir(teams_dir), key=lambda e: e.name):
+        if entry.name.startswith((".", "_")):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir():
+            files = sorted(
+                (
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix in YAML_SUFFIXES
+                    and p.is_file()
+                    and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+                ),
+                key=lambda p: p.relative_to(path).as_posix(),
+            )
+            if not files:
+                diags.append(
+                    error(
+                        "E004",
+                        f"team folder '{entry.name}' has no YAML files",
+                        Span(display_path(path)),
+                        "add a team.yaml, or remove the folder",
+                    )
+                )
+                continue
+            name = entry.name
+        elif path.suffix in YAML_SUFFIXES:
+            name, files = path.stem, [path]
+        else:
+            continue
+        if name in found:
+            diags.append(
+                error(
+                    "E201",
+                    f"team '{name}' is defined by both a file and a folder",
+                    Span(display_path(path)),
+                    "keep either teams/<name>.yaml or teams/<name>/",
+                )
+            )
+            continue
+        found[name] = files
+    return found, diags
+
+
+def _team_name_problem(name: str, span: Span) -> Diagnostic | None:
+    from schemas.types import _DNS_LABEL
+
+    if len(name) > 40 or not _DNS_LABEL.match(name):
+        return error(
+            "E105",
+            f"team name '{name}' (from the file name) is not a valid name",
+            span,
+            "rename the file: lower-case letters, digits and '-', at most 40 characters",
+        )
+    return None
+
+
+def _load_team(
+    name: str, files: list[Path], configs_dir: Path
+) -> tuple[dict[str, Any] | None, SourceMap, list[Diagnostic]]:
+    tree: dict[str, Any] = {}
+    src = SourceMap()
+    diags: list[Diagnostic] = []
+    for path in files:
+        loaded: LoadedYaml = read_yaml(str(path), display_path(path))
+        diags.extend(loaded.diagnostics)
+        if loaded.data is None:
+            continue
+        if not isinstance(loaded.data, dict):
+            diags.append(
+                error(
+                    "E004",
+                    f"a team file must be a mapping of keys, not a {type(loaded.data).__name__}",
+                    loaded.sources.locate(()) or Span(display_path(path)),
+                    "start the file with keys such as owners:, quotas:, pipelines:",
+                )
+            )
+            continue
+        if not tree:
+            tree, src = loaded.data, loaded.sources
+            src.values.setdefault((), Span(display_path(path)))
+            continue
+        conflicts: list[tuple[Path_, Span, Span]] = []
+        _merge(tree, src, loaded.data, loaded.sources, (), conflicts)
+        for path_, new, old in conflicts:
+            diags.append(
+                error(
+                    "E002",
+                    f"key '{'.'.join(map(str, path_))}' of team '{name}' is set in two files",
+                    new,
+                    f"it is also set at {old}; keep it in one file",
+                )
+            )
+    return (None if has_errors(diags) else tree), src, diags
+
+
+def _apply_team_override(
+    ov: _Override, teams: dict[str, dict[str, Any]], team_src: dict[str, SourceMap]
+) -> Diagnostic | None:
+    parts: list[str | int] = list[str | int](ov.key.split("."))[1:]
+    if not parts:
+        return error(
+            "E010", "override the keys of one team, e.g. teams.fraud.quotas.gpus=8", ov.span, None
+        )
+    team = str(parts[0])
+    if team not in teams:
+        return error(
+            "E011",
+            f"override '{ov.text}' names team '{team}', which does not exist",
+            ov.span,
+            did_you_mean(team, teams),
+        )
+    node: Any = teams[team]
+    rel = parts[1:]
+    if not rel:
+        if ov.type == "DEL":
+            del teams[team]
+            return None
+        if not isinstance(ov.value, dict):
+            return error(
+                "E010", f"override '{ov.text}' must set a mapping for a team", ov.span, None
+            )
+        teams[team] = ov.value
+        team_src[team] = SourceMap(values={(): ov.span})
+        return None
+    for i, part in enumerate(rel[:-1]):
+        if isinstance(node, list) and str(part).isdigit() and int(part) < len(node):
+            rel[i] = int(part)
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            options = node.keys() if isinstance(node, dict) else []
+            return error(
+                "E011",
+                f"override '{ov.text}' matches nothing: no key '{part}'",
+                ov.span,
+                did_you_mean(str(part), options),
+            )
+    last = rel[-1]
+    if isinstance(node, list) and str(last).isdigit():
+        last = int(last)
+        exists = last < len(node)
+    elif isinstance(node, dict):
+        exists = last in node
+    else:
+        return error(
+            "E011", f"override '{ov.text}' goes below a value that is not a mapping", ov.span, None
+        )
+    src = team_src[team]
+    path = (*tuple(rel[:-1]), last)
+    if ov.type in ("CHANGE", "DEL") and not exists:
+        options = node.keys() if isinstance(node, dict) else []
+        hint = did_you_mean(str(last), options, fallback_list=False)
+        add = f"To add a new key, write +{ov.text}" if ov.type == "CHANGE" else None
+        return error(
+            "E011",
+            f"override '{ov.text}' matches nothing: no key '{last}'",
+            ov.span,
+            " ".join(h for h in (hint, add) if h) or None,
+        )
+    if ov.type == "ADD" and exists:
+        return error(
+            "E011",
+            f"override '{ov.text}' adds '{last}', which is already set",
+            ov.span,
+            f"to change it write {ov.text.lstrip('+')}",
+        )
+    _drop_sources(src, path)
+    if ov.type == "DEL":
+        del node[last]
+        return None
+    if isinstance(node, list) and isinstance(last, int) and last >= len(node):
+        return error("E011", f"override '{ov.text}' is past the end of the list", ov.span, None)
+    node[last] = ov.value
+    src.values[path] = ov.span
+    src.keys[path] = ov.span
+    return None
+
+
+def compose_config(
+    configs_dir: Path, overrides: Sequence[str]
+) -> tuple[Composed | None, list[Diagnostic]]:
+    """Compose one environment's config tree. Returns None with diagnostics when it cannot."""
+    configs_dir = Path(configs_dir)
+    root_file = configs_dir / f"{ROOT_CONFIG}.yaml"
+    if not root_file.is_file():
+        return None, [
+            error(
+                "E004",
+                f"no {ROOT_CONFIG}.yaml in '{display_path(configs_dir)}'",
+                Span(display_path(configs_dir)),
+                "point --configs at the folder holding platform.yaml",
+            )
+        ]
+    groups = config_groups(configs_dir)
+    parsed, diags = _parse_overrides(overrides, groups)
+    root_loaded = read_yaml(str(root_file), display_path(root_file))
+    diags.extend(root_loaded.diagnostics)
+    if has_errors(diags) or root_loaded.data is None:
+        return None, diags
+    root_data = root_loaded.data
+    root_span = Span(display_path(root_file))
+    if not isinstance(root_data, dict):
+        return None, [
+            error("E004", f"{ROOT_CONFIG}.yaml must be a mapping of keys", root_span, None)
+        ]
+
+    files = {root_file.relative_to(configs_dir).as_posix(): display_path(root_file)}
+    layers: list[SourceMap] = [root_loaded.sources]
+    candidates: dict[str, Any] = {k: v for k, v in root_data.items() if k != "defaults"}
+    group_overrides = {ov.key: ov for ov in parsed if ov.kind == "group"}
+    for group in groups:
+        choice = (
+            group_overrides[group].value
+            if group in group_overrides
+            else _default_choice(root_data, group)
+        )
+        if choice is None:
+            continue
+        options = _options(configs_dir, group)
+        if choice not in options:
+            where = (
+                group_overrides[group].span
+                if group in group_overrides
+                else (_defaults_span(root_loaded.sources, root_data, group) or root_span)
+            )
+            name = "environment" if group == "env" else f"option of '{group}'"
+            return None, [
+                *diags,
+                error(
+                    "E012", f"unknown {name} '{choice}'", where, did_you_mean(str(choice), options)
+                ),
+            ]
+        overlay_path = configs_dir / group / f"{choice}.yaml"
+        overlay = read_yaml(str(overlay_path), display_path(overlay_path))
+        diags.extend(overlay.diagnostics)
+        if overlay.data is None:
+            continue
+        if overlay.package != "_global_":
+            diags.append(
+                error(
+                    "E004",
+                    f"{group}/{choice}.yaml must start with '# @package _global_'",
+                    Span(display_path(overlay_path)),
+                    "overlays set keys at the top level (platform:, node_pools:, teams:)",
+                )
+            )
+            continue
+        if isinstance(overlay.data, dict):
+            _merge(candidates, SourceMap(), overlay.data, SourceMap(), (), None)
+        layers.append(overlay.sources)
+        files[overlay_path.relative_to(configs_dir).as_posix()] = display_path(overlay_path)
+    if has_errors(diags):
+        return None, diags
+    environment = (
+        str(group_overrides["env"].value)
+        if "env" in group_overrides
+        else (_default_choice(root_data, "env") or "")
+    )
+    if not environment:
+        return None, [
+            *diags,
+            error(
+                "E012",
+                "no environment selected",
+                root_span,
+                "add '- env: local' to the defaults list of platform.yaml",
+            ),
+        ]
+
+    root_overrides = [ov for ov in parsed if ov.kind == "root"]
+    hydra_overrides = [ov.text for ov in parsed if ov.kind in ("group", "root")]
+    tree, _choices, exc = _hydra_compose(configs_dir, hydra_overrides)
+    if exc is not None or tree is None:
+        return None, [
+            *diags,
+            _composition_diag(
+                exc or RuntimeError("no config"), root_overrides, candidates, root_span
+            ),
+        ]
+
+    # Source map of the Hydra-composed part: the last layer that wrote a path wins.
+    sources = SourceMap()
+    override_spans: dict[Path_, Span] = {tuple(ov.key.split(".")): ov.span for ov in root_overrides}
+    for path, _ in walk(tree):
+        span = None
+        for n in range(len(path), 0, -1):
+            if path[:n] in override_spans:
+                span = override_spans[path[:n]]
+                break
+        if span is not None:
+            sources.values[path] = sources.keys[path] = span
+            continue
+        for layer in reversed(layers):
+            if layer.has(path):
+                sources.values[path] = layer.values[path]
+                if path in layer.keys:
+                    sources.keys[path] = layer.keys[path]
+                break
+    sources.values[()] = root_span
+
+    team_overlays = tree.pop(TEAMS_DIR, None) or {}
+    discovered, team_diags = _discover_teams(configs_dir)
+    diags.extend(team_diags)
+    teams: dict[str, dict[str, Any]] = {}
+    team_src: dict[str, SourceMap] = {}
+    team_files: dict[str, tuple[str, ...]] = {}
+    for name, paths in discovered.items():
+        problem = _team_name_problem(name, Span(display_path(paths[0])))
+        if problem:
+            diags.append(problem)
+            continue
+        data, src, load_diags = _load_team(name, paths, configs_dir)
+        diags.extend(load_diags)
+        team_files[name] = tuple(p.relative_to(configs_dir).as_posix() for p in paths)
+        for p in paths:
+            files[p.relative_to(configs_dir).as_posix()] = display_path(p)
+        if data is not None:
+            teams[name] = data
+            team_src[name] = src
+
+    if not isinstance(team_overlays, dict):
+        diags.append(
+            error(
+                "E103",
+                "'teams' in an overlay must map team names to their changes",
+                sources.locate((TEAMS_DIR,)) or root_span,
+                None,
+            )
+        )
+        team_overlays = {}
+    for name, overlay_tree in team_overlays.items():
+        span = sources.locate((TEAMS_DIR, name), at_key=True) or root_span
+        if name not in discovered:
+            diags.append(
+                error(
+                    "E202",
+                    f"the overlay changes team '{name}', which has no file in teams/",
+                    span,
+                    did_you_mean(str(name), discovered),
+                )
+            )
+            continue
+        if name not in teams:
+            continue  # the team file itself has errors, already reported
+        if not isinstance(overlay_tree, dict):
+            diags.append(
+                error("E103", f"the overlay of team '{name}' must be a mapping", span, None)
+            )
+            continue
+        overlay_src = SourceMap()
+        prefix = (TEAMS_DIR, name)
+        for table_from, table_to in (
+            (sources.values, overlay_src.values),
+            (sources.keys, overlay_src.keys),
+        ):
+            for at, span in table_from.items():
+                if at[:2] == prefix:
+                    table_to[at[2:]] = span
+        _merge(teams[name], team_src[name], overlay_tree, overlay_src, (), None)
+    _drop_sources(sources, (TEAMS_DIR,))
+
+    for ov in parsed:
+        if ov.kind == "team":
+            problem = _apply_team_override(ov, teams, team_src)
+            if problem:
+                diags.append(problem)
+
+    for name, src in team_src.items():
+        if name in teams:
+            sources.update(src, (TEAMS_DIR, name))
+            sources.keys.setdefault((TEAMS_DIR, name), src.values.get((), root_span))
+    composed = Composed(
+        environment=environment,
+        root=tree,
+        teams=teams,
+        team_files=team_files,
+        sources=sources,
+        configs_dir=configs_dir,
+        files=files,
+    )
+    return composed, diags

@@ -1,0 +1,172 @@
+"""Diagnostics are values: a stable code, a severity, a message, a hint and a source span.
+
+Every stage returns them instead of raising; the CLI renders them once, as
+``file:line:col: error[CODE]: message`` plus the hint (text), or as JSON.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# Stable codes: tests, docs and users' CI filters depend on them. Never renumber.
+CODES: dict[str, str] = {
+    "E001": "YAML syntax error",
+    "E002": "duplicate key",
+    "E003": "input exceeds a limit (size, depth, aliases)",
+    "E004": "file or folder layout problem",
+    "E010": "invalid command-line override",
+    "E011": "override matches nothing",
+    "E012": "unknown environment",
+    "E013": "config composition failed",
+    "E100": "invalid value",
+    "E101": "unknown key",
+    "E102": "missing required key",
+    "E103": "wrong type",
+    "E104": "value not among the allowed choices",
+    "E105": "invalid name",
+    "E106": "invalid quantity",
+    "E107": "invalid cron schedule",
+    "E108": "invalid duration",
+    "E201": "duplicate name",
+    "E202": "reference to something that does not exist",
+    "E203": "dependency cycle between steps",
+    "E204": "workload does not fit its node pool",
+    "E205": "team quota exceeded",
+    "E206": "team quota exceeds cluster capacity",
+    "E207": "unknown instance type",
+    "E208": "node pool GPU does not match the instance catalog",
+    "E209": "secret value written inline",
+    "E210": "type mismatch between connected steps",
+    "E211": "python step function not found or does not match",
+    "W301": "quotas oversubscribe cluster capacity",
+    "W302": "CPU-only workload on a GPU node pool",
+}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """A position in a config file: path as shown to the user, 1-based line and column."""
+
+    file: str
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    hint: str | None = None
+    severity: Severity = Severity.ERROR
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def render(self) -> str:
+        line = f"{self.span}: {self.severity.value}[{self.code}]: {self.message}"
+        extra = [f"  = note: {note}" for note in self.notes]
+        if self.hint:
+            extra.append(f"  = hint: {self.hint}")
+        return "\n".join([line, *extra])
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        data["span"] = {"file": self.span.file, "line": self.span.line, "col": self.span.col}
+        data["notes"] = list(self.notes)
+        return data
+
+
+def error(code: str, message: str, span: Span, hint: str | None = None, *notes: str) -> Diagnostic:
+    assert code in CODES, code
+    return Diagnostic(code, message, span, hint, Severity.ERROR, tuple(notes))
+
+
+def warning(code: str, message: str, span: Span, hint: str | None = None) -> Diagnostic:
+    assert code in CODES, code
+    return Diagnostic(code, message, span, hint, Severity.WARNING)
+
+
+def did_you_mean(word: str, options: Iterable[str], *, fallback_list: bool = True) -> str | None:
+    """'did you mean 'x'?' for a close match, else the list of valid options (if short)."""
+    choices = sorted({str(o) for o in options})
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if fallback_list and choices:
+        shown = ", ".join(f"'{c}'" for c in choices[:12])
+        more = f" (and {len(choices) - 12} more)" if len(choices) > 12 else ""
+        return f"valid options: {shown}{more}"
+    return None
+
+
+def sort_key(diag: Diagnostic) -> tuple[str, int, int, str, str]:
+    return (diag.span.file, diag.span.line, diag.span.col, diag.code, diag.message)
+
+
+def has_errors(diags: Iterable[Diagnostic]) -> bool:
+    return any(d.is_error for d in diags)
+
+
+def _excerpt(diag: Diagnostic, root: Path | None) -> list[str]:
+    """The offending source line with a caret under the column (rustc / dbt style)."""
+    if root is None or diag.span.file.startswith("<"):
+        return []
+    try:
+        lines = (root / diag.span.file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+    if not 1 <= diag.span.line <= len(lines):
+        return []
+    text = lines[diag.span.line - 1]
+    if len(text) > 200:
+        return []
+    gutter = str(diag.span.line)
+    pad = " " * len(gutter)
+    return [f" {pad} |", f" {gutter} | {text}", f" {pad} | {' ' * (diag.span.col - 1)}^"]
+
+
+def render_text(
+    diags: Sequence[Diagnostic], *, root: Path | None = None, color: bool = False
+) -> str:
+    """Human output: one block per diagnostic, with a source excerpt when the file is readable."""
+    out: list[str] = []
+    for diag in sorted(diags, key=sort_key):
+        first, *rest = diag.render().split("\n")
+        if color:
+            tone = "\033[1;31m" if diag.is_error else "\033[1;33m"
+            label = f"{diag.severity.value}[{diag.code}]"
+            first = first.replace(label, f"{tone}{label}\033[0m", 1)
+        out.extend([first, *_excerpt(diag, root), *rest])
+    return "\n".join(out)
+
+
+def summary(diags: Sequence[Diagnostic]) -> str:
+    errors = sum(d.is_error for d in diags)
+    warnings = len(diags) - errors
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+
+
+def render_json(diags: Sequence[Diagnostic]) -> str:
+    return json.dumps(
+        {"diagnostics": [d.to_json() for d in sorted(diags, key=sort_key)]},
+        indent=2,
+        sort_keys=True,
+    )

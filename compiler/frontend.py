@@ -1,0 +1,41 @@
+"""The frontend in one call: compose → validate → link. Never raises for bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.compose import Composed, compose_config
+from compiler.diagnostics import Diagnostic, has_errors
+from compiler.ir import PlatformIR
+from compiler.link import link
+from compiler.validate import validate_composed
+from compiler.yaml_source import SourceMap
+
+
+@dataclass(frozen=True)
+class FrontendResult:
+    ir: PlatformIR | None
+    diagnostics: list[Diagnostic]
+    composed: Composed | None
+
+    @property
+    def ok(self) -> bool:
+        return self.ir is not None and not has_errors(self.diagnostics)
+
+    @property
+    def sources(self) -> SourceMap:
+        return self.composed.sources if self.composed else SourceMap()
+
+
+def load_platform(configs_dir: Path | str, overrides: Sequence[str] = ()) -> FrontendResult:
+    """Build the IR of one environment from a configs folder and Hydra-style overrides."""
+    composed, diags = compose_config(Path(configs_dir), list(overrides))
+    if composed is None:
+        return FrontendResult(None, diags, None)
+    parsed, validation = validate_composed(composed)
+    diags.extend(validation)
+    ir, link_diags = link(parsed)
+    diags.extend(link_diags)
+    return FrontendResult(ir if not has_errors(diags) else None, diags, composed)

@@ -1,0 +1,46 @@
+"""Recognise credentials pasted into specs: secrets belong in Kubernetes Secrets, by reference."""
+
+from __future__ import annotations
+
+import re
+
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("an AWS secret access key", re.compile(r"(?i)aws.{0,20}secret.{0,20}[A-Za-z0-9/+=]{40}")),
+    ("a private key", re.compile(r"-----BEGIN ([A-Z]+ )?PRIVATE KEY-----")),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
+    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    (
+        "a JSON web token",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
+    ),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("an OpenAI-style API key", re.compile(r"\bsk-[A-Za-z0-9_-]{32,}\b")),
+    ("credentials in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]{3,}@")),
+)
+
+_SECRET_NAME = re.compile(
+    r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|ACCESS_?KEY)"
+)
+_HARMLESS = re.compile(
+    r"^(|true|false|none|null|\$\{[^}]*\}|/[\w./-]*|[a-z0-9-]+\.(svc|local)(\.[a-z.]*)?)$", re.I
+)
+
+
+def credential_in_text(text: str) -> str | None:
+    """What kind of credential a string contains, if any (high-confidence patterns only)."""
+    for what, pattern in _PATTERNS:
+        if pattern.search(text):
+            return what
+    return None
+
+
+def credential_in_env(name: str, value: str) -> str | None:
+    """A credential in an environment variable: a known pattern, or a secret-sounding name
+    with a literal value (file paths and empty values are allowed)."""
+    found = credential_in_text(value)
+    if found:
+        return found
+    if _SECRET_NAME.search(name) and not _HARMLESS.match(value.strip()):
+        return f"a literal value for the secret-looking variable {name}"
+    return None

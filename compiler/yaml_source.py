@@ -1,0 +1,329 @@
+"""Load YAML with libyaml's C parser and remember where every key and value was written.
+
+PyYAML's composer (C) builds the node graph; one linear Python walk turns it into plain
+dicts and lists while recording a source map, rejecting duplicate keys and enforcing limits
+(size, depth, node count: alias "billion laughs" expansions stop at the node limit).
+Timestamps stay strings, as OmegaConf reads them, so both loaders agree on every value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+
+from compiler.diagnostics import Diagnostic, Span, error
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml missing; pure-python fallback is ~10x slower
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+Path_ = tuple[str | int, ...]
+"""A position in a config tree: keys and list indices from the root."""
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 40
+MAX_NODES = 200_000
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_SCALARS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+}
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_CONSTRUCTOR = SafeConstructor()
+_PACKAGE = re.compile(r"^#\s*@package\s+(\S+)\s*$", re.MULTILINE)
+
+
+@dataclass
+class SourceMap:
+    """Where each path of a config tree was written: the key's position and the value's."""
+
+    keys: dict[Path_, Span] = field(default_factory=dict)
+    values: dict[Path_, Span] = field(default_factory=dict)
+
+    def locate(self, path: Path_, *, at_key: bool = False) -> Span | None:
+        """The span of ``path`` or of its nearest ancestor that has one."""
+        table = self.keys if at_key else self.values
+        for end in range(len(path), -1, -1):
+            span = table.get(path[:end]) or self.values.get(path[:end])
+            if span is not None:
+                return span
+        return None
+
+    def update(self, other: SourceMap, prefix: Path_ = ()) -> None:
+        if prefix:
+            self.keys.update({prefix + p: s for p, s in other.keys.items()})
+            self.values.update({prefix + p: s for p, s in other.values.items()})
+        else:
+            self.keys.update(other.keys)
+            self.values.update(other.values)
+
+    def has(self, path: Path_) -> bool:
+        return path in self.values
+
+
+@dataclass
+class LoadedYaml:
+    data: Any
+    sources: SourceMap
+    diagnostics: list[Diagnostic]
+    package: str | None = None
+    """The Hydra '# @package' header, if the file has one."""
+
+
+class _Limit(Exception):
+    def __init__(self, message: str, span: Span, hint: str) -> None:
+        super().__init__(message)
+        self.span = span
+        self.hint = hint
+
+
+def _span(file: str, mark: yaml.Mark) -> Span:
+    return Span(file, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.sources = SourceMap()
+        self.diagnostics: list[Diagnostic] = []
+        self.nodes = 0
+
+    def build(self, node: yaml.Node, path: Path_, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Limit(
+                f"file expands to more than {MAX_NODES:,} YAML nodes",
+                _span(self.file, node.start_mark),
+                "split the file, or remove aliases that repeat large blocks",
+            )
+        if depth > MAX_DEPTH:
+            raise _Limit(
+                f"nesting deeper than {MAX_DEPTH} levels",
+                _span(self.file, node.start_mark),
+                "flatten the structure (recursive aliases are not allowed)",
+            )
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                raise _Limit(
+                    f"unsupported YAML tag {node.tag}",
+                    _span(self.file, node.start_mark),
+                    "remove the tag",
+                )
+            items = []
+            for index, item in enumerate(node.value):
+                self.sources.values[(*path, index)] = _span(self.file, item.start_mark)
+                items.append(self.build(item, (*path, index), depth + 1))
+            return items
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        tag = node.tag
+        if tag in (_STR, _TIMESTAMP):
+            return node.value
+        if tag in _SCALARS:
+            return SafeConstructor.yaml_constructors[tag](_CONSTRUCTOR, node)
+        raise _Limit(
+            f"unsupported YAML tag {tag}",
+            _span(self.file, node.start_mark),
+            "remove the tag; specs use plain strings, numbers, booleans, lists and mappings",
+        )
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[Any, Any]:
+        if node.tag != _MAP:
+            raise _Limit(
+                f"unsupported YAML tag {node.tag}",
+                _span(self.file, node.start_mark),
+                "remove the tag",
+            )
+        try:
+            _CONSTRUCTOR.flatten_mapping(node)  # YAML merge keys ('<<: *base')
+        except ConstructorError as exc:
+            mark = exc.problem_mark or node.start_mark
+            raise _Limit(
+                str(exc.problem), _span(self.file, mark), "merge keys take a mapping alias"
+            ) from None
+        result: dict[Any, Any] = {}
+        first_seen: dict[Any, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Limit(
+                    "mapping keys must be plain scalars",
+                    _span(self.file, key_node.start_mark),
+                    "use a string key",
+                )
+            key = self._scalar(key_node)
+            if key is None:
+                key = "null"
+            try:
+                hash(key)
+            except TypeError:  # pragma: no cover - scalars are hashable
+                key = str(key)
+            key_span = _span(self.file, key_node.start_mark)
+            if key in first_seen:
+                first = first_seen[key].start_mark
+                self.diagnostics.append(
+                    error(
+                        "E002",
+                        f"duplicate key '{key}'",
+                        key_span,
+                        f"'{key}' is already set at line {first.line + 1}; keep one of them",
+                    )
+                )
+                continue
+            first_seen[key] = key_node
+            child = (*path, key)
+            self.sources.keys[child] = key_span
+            self.sources.values[child] = _span(self.file, value_node.start_mark)
+            result[key] = self.build(value_node, child, depth + 1)
+        return result
+
+
+def package_header(text: str) -> str | None:
+    """Hydra's '# @package X' header: decides where an overlay's keys land."""
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if match := _PACKAGE.match(line):
+            return match.group(1)
+    return None
+
+
+def parse_yaml(text: str, file: str) -> LoadedYaml:
+    """Parse one document; never raises for bad input, returns diagnostics instead."""
+    start = Span(file)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        return LoadedYaml(
+            None,
+            SourceMap(),
+            [
+                error(
+                    "E003",
+                    f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB",
+                    start,
+                    "split it: a team may use a folder with several files",
+                )
+            ],
+        )
+    builder = _Builder(file)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = _span(file, mark) if mark else start
+        problem = exc.problem or "invalid YAML"
+        context = f" ({exc.context})" if exc.context else ""
+        return LoadedYaml(
+            None,
+            SourceMap(),
+            [
+                error(
+                    "E001",
+                    f"YAML syntax error: {problem}{context}",
+                    span,
+                    "check indentation, quotes and ':' around this position",
+                )
+            ],
+        )
+    except yaml.YAMLError as exc:
+        return LoadedYaml(None, SourceMap(), [error("E001", f"YAML error: {exc}", start, None)])
+    except (RecursionError, MemoryError):
+        return LoadedYaml(
+            None,
+            SourceMap(),
+            [error("E003", "YAML nesting is too deep", start, "flatten the structure")],
+        )
+    if node is None:
+        return LoadedYaml({}, builder.sources, [], package_header(text))
+    try:
+        data = builder.build(node, (), 0)
+    except _Limit as exc:
+        return LoadedYaml(None, SourceMap(), [error("E003", str(exc), exc.span, exc.hint)])
+    except RecursionError:
+        return LoadedYaml(
+            None,
+            SourceMap(),
+            [error("E003", "YAML nesting is too deep", start, "flatten the structure")],
+        )
+    builder.sources.values.setdefault((), _span(file, node.start_mark))
+    return LoadedYaml(data, builder.sources, builder.diagnostics, package_header(text))
+
+
+def read_yaml(path: str, display: str) -> LoadedYaml:
+    """Read and parse a file; unreadable or non-UTF-8 files become diagnostics."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return LoadedYaml(
+            None,
+            SourceMap(),
+            [error("E004", f"cannot read file: {exc.strerror}", Span(display), None)],
+        )
+    if len(raw) > MAX_FILE_BYTES:
+        return LoadedYaml(
+            None,
+            SourceMap(),
+            [
+                error(
+                    "E003",
+                    f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB",
+                    Span(display),
+                    "split it: a team may use a folder with several files",
+                )
+            ],
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return LoadedYaml(
+            None,
+            SourceMap(),
+            [
+                error(
+                    "E001",
+                    "file is not valid UTF-8 text",
+                    Span(display, line, 1),
+                    "save the file as UTF-8",
+                )
+            ],
+        )
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        return LoadedYaml(
+            None,
+            SourceMap(),
+            [
+                error(
+                    "E001",
+                    "file contains a NUL byte",
+                    Span(display, line, 1),
+                    "save the file as plain UTF-8 text",
+                )
+            ],
+        )
+    return parse_yaml(text, display)
+
+
+def walk(tree: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+    """Every (path, value) of a tree, parents before children."""
+    yield path, tree
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from walk(value, (*path, key))
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            yield from walk(value, (*path, index))
