@@ -43,6 +43,7 @@ from schemas.pipeline import (
     PipelineSpec,
     StepOutputRef,
     StepSpec,
+    placeholders,
     value_matches,
 )
 from schemas.platform import NodePoolSpec, RootSpec, Taint
@@ -448,15 +449,18 @@ def _link_step(
                 did_you_mean(dep, [s for s in pspec.steps if s != name]),
             )
     if spec.container is not None:
-        for kind, ref in spec.container.placeholders():
-            declared = spec.inputs if kind == "inputs" else spec.outputs
-            if ref not in declared:
-                ln.err(
-                    "E202",
-                    f"container args of {what} use {{{{{kind}.{ref}}}}}, which is not declared in {kind}",
-                    (*base, "container"),
-                    did_you_mean(ref, declared),
-                )
+        for part in ("command", "args"):
+            for index, text in enumerate(getattr(spec.container, part)):
+                for kind, ref in placeholders(text):
+                    declared = spec.inputs if kind == "inputs" else spec.outputs
+                    if ref not in declared:
+                        ln.err(
+                            "E202",
+                            f"container {part} of {what} use {{{{{kind}.{ref}}}}}, which is not "
+                            f"declared in {kind}",
+                            (*base, "container", part, index),
+                            did_you_mean(ref, declared),
+                        )
     for var, value in spec.env.items():
         found = credential_in_env(var, value)
         if found:
@@ -535,10 +539,10 @@ def _topological_order(
 
     for name in spec.steps:
         if name not in state and (cycle := visit(name)):
-            path = " -> ".join(reversed(cycle))
+            path = " -> ".join(cycle)
             ln.err(
                 "E203",
-                f"steps of pipeline '{base[-1]}' form a cycle: {path}",
+                f"steps of pipeline '{base[-1]}' form a cycle: {path} (each waits for the next)",
                 (*base, "steps", cycle[0]),
                 "remove one of these dependencies (an 'after' entry or an input)",
                 key=True,

@@ -198,6 +198,26 @@ def to_diagnostic(
     value = err.get("input")
     name = _field_name(resolved.path)
     hint = ctx.get("hint")
+    if kind == "input_source":
+        return error(
+            "E103",
+            f"'{name}' has the wrong shape: {err['msg']}",
+            sources.locate(path) or fallback,
+            hint,
+        )
+    if "field" in ctx and kind not in _CUSTOM_CODES:
+        # A check across fields of one object, written for users: point at the field it names.
+        field_path = (*path, ctx["field"])
+        field_span = sources.locate(field_path, at_key=True) if sources.has(field_path) else None
+        return error(
+            "E100", err["msg"], field_span or sources.locate(path, at_key=True) or fallback, hint
+        )
+    if hint is not None and kind not in _CUSTOM_CODES:
+        target = _unwrap(resolved.annotation)
+        whole_object = isinstance(target, type) and issubclass(target, BaseModel)
+        return error(
+            "E100", err["msg"], sources.locate(path, at_key=whole_object) or fallback, hint
+        )
 
     if kind == "extra_forbidden":
         span = sources.locate(path, at_key=True) or fallback
@@ -206,7 +226,12 @@ def to_diagnostic(
     if kind == "missing":
         parent = path[:-1]
         span = sources.locate(parent, at_key=True) or fallback
-        where = f" in '{_field_name(parent)}'" if parent else ""
+        if not parent:
+            where = ""
+        elif len(parent) == 2 and parent[0] == TEAMS_DIR:
+            where = f" in team '{parent[1]}'"
+        else:
+            where = f" in '{_field_name(parent)}'"
         desc = _description(resolved.model, name)
         return error(
             "E102",
@@ -236,7 +261,12 @@ def to_diagnostic(
     if kind in ("int_from_float",):
         return error("E103", f"'{name}' must be a whole number, got {_describe(value)}", span, hint)
     if kind == "union_tag_not_found" or kind == "union_tag_invalid":
-        return error("E103", f"'{name}' has the wrong shape: {err['msg']}", span, hint)
+        return error(
+            "E103",
+            f"'{name}' has the wrong shape: {err['msg']}",
+            sources.locate(path) or fallback,
+            hint,
+        )
     if kind == "string_pattern_mismatch":
         desc = _description(resolved.model, name)
         return error(

@@ -104,7 +104,7 @@ class _Builder:
         if self.nodes > MAX_NODES:
             raise _Limit(
                 f"file expands to more than {MAX_NODES:,} YAML nodes",
-                _span(self.file, node.start_mark),
+                self.sources.keys.get(path[:1]) or _span(self.file, node.start_mark),
                 "split the file, or remove aliases that repeat large blocks",
             )
         if depth > MAX_DEPTH:
@@ -148,16 +148,18 @@ class _Builder:
                 _span(self.file, node.start_mark),
                 "remove the tag",
             )
+        explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
         try:
-            _CONSTRUCTOR.flatten_mapping(node)  # YAML merge keys ('<<: *base')
+            _CONSTRUCTOR.flatten_mapping(node)  # YAML merge keys ('<<: *base') go first
         except ConstructorError as exc:
             mark = exc.problem_mark or node.start_mark
             raise _Limit(
                 str(exc.problem), _span(self.file, mark), "merge keys take a mapping alias"
             ) from None
         result: dict[Any, Any] = {}
-        first_seen: dict[Any, yaml.Node] = {}
-        for key_node, value_node in node.value:
+        first_seen: dict[Any, yaml.Node | None] = {}
+        merged = len(node.value) - explicit
+        for position, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _Limit(
                     "mapping keys must be plain scalars",
@@ -172,8 +174,11 @@ class _Builder:
             except TypeError:  # pragma: no cover - scalars are hashable
                 key = str(key)
             key_span = _span(self.file, key_node.start_mark)
-            if key in first_seen:
-                first = first_seen[key].start_mark
+            if key in first_seen and position < merged:
+                continue  # an earlier merged mapping already supplied this key
+            earlier = first_seen.get(key)
+            if earlier is not None:
+                first = earlier.start_mark
                 self.diagnostics.append(
                     error(
                         "E002",
@@ -183,7 +188,7 @@ class _Builder:
                     )
                 )
                 continue
-            first_seen[key] = key_node
+            first_seen[key] = key_node if position >= merged else None
             child = (*path, key)
             self.sources.keys[child] = key_span
             self.sources.values[child] = _span(self.file, value_node.start_mark)
@@ -199,6 +204,16 @@ def package_header(text: str) -> str | None:
         if match := _PACKAGE.match(line):
             return match.group(1)
     return None
+
+
+def _context_note(exc: yaml.MarkedYAMLError, mark: yaml.Mark | None) -> tuple[str, ...]:
+    """Where the construct that failed began, when that is elsewhere (e.g. an unclosed '[')."""
+    start = exc.context_mark
+    if exc.context and start is not None and mark is not None and start.line != mark.line:
+        return (
+            f"{exc.context.removeprefix('while ')} started at line {start.line + 1}, column {start.column + 1}",
+        )
+    return ()
 
 
 def parse_yaml(text: str, file: str) -> LoadedYaml:
@@ -234,6 +249,7 @@ def parse_yaml(text: str, file: str) -> LoadedYaml:
                     f"YAML syntax error: {problem}{context}",
                     span,
                     "check indentation, quotes and ':' around this position",
+                    *_context_note(exc, mark),
                 )
             ],
         )

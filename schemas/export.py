@@ -36,6 +36,7 @@ def export_schemas() -> dict[str, str]:
         "type": "array",
         "description": "Hydra defaults list: '_self_' and the environment overlay, e.g. '- env: local'.",
     }
+    root["required"] = [k for k in root.get("required", []) if k != "environment"]  # set by env/
     root["title"] = "mlplat platform.yaml"
     team = TeamSpec.model_json_schema()
     team["title"] = "mlplat team file"
@@ -47,11 +48,18 @@ def export_schemas() -> dict[str, str]:
     }
     env["title"] = "mlplat environment overlay"
     env["description"] = _ENV_NOTE
-    for schema in (root, team, env):
+    fragment = _loosen(TeamSpec.model_json_schema())
+    fragment["title"] = "mlplat team folder file"
+    fragment["description"] = (
+        "One file of a team folder (configs/teams/<team>/*.yaml): any subset of a team's keys; "
+        "the folder's files are merged and a key may be set in only one of them."
+    )
+    for schema in (root, team, fragment, env):
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return {
         "platform.schema.json": _dump(root),
         "team.schema.json": _dump(team),
+        "team-fragment.schema.json": _dump(fragment),
         "env.schema.json": _dump(env),
     }
 

@@ -58,7 +58,12 @@ class ParameterSpec(SpecModel):
             raise PydanticCustomError(
                 "default_type",
                 "default {default!r} is not of type {type}",
-                {"default": self.default, "type": self.type, "hint": "fix the default or the type"},
+                {
+                    "default": self.default,
+                    "type": self.type,
+                    "field": "default",
+                    "hint": "fix the default or the type",
+                },
             )
         return self
 
@@ -118,20 +123,17 @@ class PythonStep(SpecModel):
 _PLACEHOLDER = re.compile(r"\{\{\s*(inputs|outputs)\.([a-z_][a-z0-9_]*)\s*\}\}")
 
 
+def placeholders(text: str) -> list[tuple[str, str]]:
+    """('inputs' | 'outputs', name) pairs a container command or argument refers to."""
+    return [(m.group(1), m.group(2)) for m in _PLACEHOLDER.finditer(text)]
+
+
 class ContainerStep(SpecModel):
     """A container image run with a command; '{{inputs.x}}' / '{{outputs.y}}' in args are wired."""
 
     image: str = Field(min_length=1)
     command: list[str] = []
     args: list[str] = []
-
-    def placeholders(self) -> list[tuple[str, str]]:
-        """('inputs' | 'outputs', name) pairs referenced by command and args."""
-        return [
-            (m.group(1), m.group(2))
-            for text in (*self.command, *self.args)
-            for m in _PLACEHOLDER.finditer(text)
-        ]
 
 
 class RetrySpec(SpecModel):

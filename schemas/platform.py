@@ -73,7 +73,8 @@ class ClusterSpec(SpecModel):
                 "public_endpoint_unscoped",
                 "a public cluster endpoint needs public_access_cidrs",
                 {
-                    "hint": "list the office or VPN ranges, e.g. public_access_cidrs: [203.0.113.0/24]"
+                    "field": "endpoint_access",
+                    "hint": "list the office or VPN ranges, e.g. public_access_cidrs: [203.0.113.0/24]",
                 },
             )
         for cidr in self.public_access_cidrs:
@@ -82,13 +83,20 @@ class ClusterSpec(SpecModel):
                     "public_endpoint_unscoped",
                     "public_access_cidrs must not contain {cidr}: it opens the API server to "
                     "the whole internet",
-                    {"cidr": str(cidr), "hint": "list specific ranges, e.g. 203.0.113.0/24"},
+                    {
+                        "cidr": str(cidr),
+                        "field": "public_access_cidrs",
+                        "hint": "list specific ranges, e.g. 203.0.113.0/24",
+                    },
                 )
         if self.public_access_cidrs and self.endpoint_access == "private":
             raise PydanticCustomError(
                 "public_endpoint_unscoped",
                 "public_access_cidrs is set but endpoint_access is 'private'",
-                {"hint": "set endpoint_access: public_and_private, or remove the CIDRs"},
+                {
+                    "field": "public_access_cidrs",
+                    "hint": "set endpoint_access: public_and_private, or remove the CIDRs",
+                },
             )
         return self
 
@@ -174,7 +182,12 @@ class NodePoolSpec(SpecModel):
             raise PydanticCustomError(
                 "size_bounds",
                 "min_size ({min}) is greater than max_size ({max})",
-                {"min": self.min_size, "max": self.max_size, "hint": "set min_size <= max_size"},
+                {
+                    "min": self.min_size,
+                    "max": self.max_size,
+                    "field": "min_size",
+                    "hint": "set min_size <= max_size",
+                },
             )
         desired = self.desired_size
         if desired is not None and not self.min_size <= desired <= self.max_size:
@@ -185,6 +198,7 @@ class NodePoolSpec(SpecModel):
                     "desired": desired,
                     "min": self.min_size,
                     "max": self.max_size,
+                    "field": "desired_size",
                     "hint": "adjust desired_size, or leave it out to start at min_size",
                 },
             )

@@ -33,18 +33,24 @@ class Resources(SpecModel):
             raise PydanticCustomError(
                 "limit_below_request",
                 "cpu_limit is below the cpu request",
-                {"hint": "set cpu_limit >= cpu, or leave cpu_limit out to use the request"},
+                {
+                    "field": "cpu_limit",
+                    "hint": "set cpu_limit >= cpu, or leave cpu_limit out to use the request",
+                },
             )
         if self.memory and self.memory_limit and self.memory_limit < self.memory:
             raise PydanticCustomError(
                 "limit_below_request",
                 "memory_limit is below the memory request",
-                {"hint": "set memory_limit >= memory, or leave it out to use the request"},
+                {
+                    "field": "memory_limit",
+                    "hint": "set memory_limit >= memory, or leave it out to use the request",
+                },
             )
         if self.gpu_type and not self.gpu:
             raise PydanticCustomError(
                 "gpu_type_without_gpu",
                 "gpu_type is set but gpu is 0",
-                {"hint": "set gpu: 1 (or more), or remove gpu_type"},
+                {"field": "gpu_type", "hint": "set gpu: 1 (or more), or remove gpu_type"},
             )
         return self

@@ -107,24 +107,40 @@ class EndpointSpec(SpecModel):
             raise PydanticCustomError(
                 "size_bounds",
                 "min_replicas ({min}) is greater than max_replicas ({max})",
-                {"min": self.min_replicas, "max": self.max_replicas, "hint": "set min <= max"},
+                {
+                    "min": self.min_replicas,
+                    "max": self.max_replicas,
+                    "field": "min_replicas",
+                    "hint": "set min <= max",
+                },
             )
         if self.runtime == "custom" and not self.image:
             raise PydanticCustomError(
                 "custom_runtime_image",
                 "runtime 'custom' needs an image",
-                {"hint": "add image: registry.example.com/team/server@sha256:..."},
+                {
+                    "field": "runtime",
+                    "hint": "add image: registry.example.com/team/server@sha256:...",
+                },
             )
         if self.runtime != "custom" and self.image:
             raise PydanticCustomError(
                 "custom_runtime_image",
                 "image is only used with runtime 'custom' (runtime is '{runtime}')",
-                {"runtime": self.runtime, "hint": "remove image, or set runtime: custom"},
+                {
+                    "runtime": self.runtime,
+                    "field": "image",
+                    "hint": "remove image, or set runtime: custom",
+                },
             )
         if self.canary and self.version != "latest" and self.canary.version == self.version:
             raise PydanticCustomError(
                 "canary_same_version",
                 "canary version {version} is the version already served",
-                {"version": self.version, "hint": "point the canary at the new version"},
+                {
+                    "version": self.version,
+                    "field": "canary",
+                    "hint": "point the canary at the new version",
+                },
             )
         return self

@@ -1,0 +1,69 @@
+"""Table-driven: each mistake in cases/bad_input.yaml gives exactly the diagnostic listed there,
+exits 1, and leaves the previous build untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from compiler.cli import main
+
+CASES: list[dict[str, Any]] = yaml.safe_load(
+    (Path(__file__).parent / "cases" / "bad_input.yaml").read_text(encoding="utf-8")
+)
+
+
+def apply_edits(configs: Path, case: dict[str, Any]) -> None:
+    if "replace" in case:
+        edit = case["replace"]
+        path = configs / edit["file"]
+        text = path.read_text(encoding="utf-8")
+        assert text.count(edit["old"]) == 1, f"{edit['old']!r} must occur once in {edit['file']}"
+        path.write_text(text.replace(edit["old"], edit["new"]), encoding="utf-8")
+    if "write" in case:
+        (configs / case["write"]["file"]).write_text(case["write"]["text"], encoding="utf-8")
+    if "delete" in case:
+        (configs / case["delete"]).unlink()
+
+
+def test_there_are_at_least_25_distinct_mistakes():
+    ids = [case["id"] for case in CASES]
+    assert len(ids) == len(set(ids)) and len(ids) >= 25
+    assert len({case["expect"].split("error[")[1][:4] for case in CASES}) >= 15
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_bad_input_gives_the_exact_diagnostic(case, configs, tmp_path, monkeypatch, capsys):
+    apply_edits(configs, case)
+    build = tmp_path / "build"
+    previous = build / "local" / "ir.json"
+    previous.parent.mkdir(parents=True)
+    previous.write_text("previous build\n")
+    monkeypatch.chdir(configs)  # diagnostics name files relative to the working directory
+
+    code = main(
+        [
+            "compile",
+            "--configs",
+            ".",
+            "--build-dir",
+            str(build),
+            "--no-color",
+            *case.get("overrides", []),
+        ]
+    )
+    err = capsys.readouterr().err
+
+    assert code == 1, err
+    lines = err.splitlines()
+    assert case["expect"] in lines, err
+    if "hint" in case:
+        block = lines[lines.index(case["expect"]) :]
+        hints = [line for line in block[1:] if line.startswith("  = hint: ")]
+        assert hints and hints[0] == f"  = hint: {case['hint']}", err
+    assert "Traceback" not in err
+    assert previous.read_text() == "previous build\n"
+    assert sorted(p.name for p in build.iterdir()) == ["local"]

@@ -1,0 +1,95 @@
+"""The command line: exit codes, formats, atomic builds, and a lean `validate`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from compiler import buildout
+from compiler.cli import main
+from tests.conftest import REPO
+
+
+def test_valid_configs_exit_0(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert main(["validate", "env=prod"]) == 0
+    assert "ok: environment 'prod' is valid" in capsys.readouterr().out
+
+
+def test_invalid_configs_exit_1_with_json_diagnostics(configs, capsys):
+    fraud = configs / "teams" / "fraud.yaml"
+    fraud.write_text(fraud.read_text().replace("memory: 96Gi", "memory: lots"))
+    assert main(["validate", "--configs", str(configs), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    (diag,) = report["diagnostics"]
+    assert diag["code"] == "E106" and diag["span"]["line"] == 11 and diag["severity"] == "error"
+    assert diag["span"]["file"].endswith("teams/fraud.yaml")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "--bogus"],
+        ["nope"],
+        [],
+        ["validate", "--configs", "/does/not/exist"],
+        ["validate", "--env", "dev", "env=prod"],
+    ],
+    ids=["unknown-flag", "unknown-command", "no-command", "missing-configs", "env-twice"],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        raise SystemExit(main(argv))
+    assert info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_validate_imports_neither_kfp_nor_pulumi():
+    code = (
+        "import sys; from compiler.cli import main; rc = main(['validate']);"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('kfp', 'pulumi', 'pulumi_aws', "
+        "'pulumi_kubernetes', 'mlflow', 'kubernetes'));"
+        "print(rc, heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().endswith("0 []"), out.stdout + out.stderr
+
+
+def test_failed_write_leaves_the_previous_build(tmp_path, monkeypatch):
+    target = tmp_path / "build" / "local"
+    buildout.write_tree(target, {"ir.json": "old\n", "pipelines/a.yaml": "a\n"})
+
+    real_open = open
+
+    def failing_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and str(path).endswith("second.json"):
+            raise OSError("disk full")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", failing_open)
+    with pytest.raises(OSError):
+        buildout.write_tree(target, {"ir.json": "new\n", "second.json": "x"})
+    monkeypatch.undo()
+    assert (target / "ir.json").read_text() == "old\n"
+    assert (target / "pipelines" / "a.yaml").read_text() == "a\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["local"]
+
+
+def test_interrupted_swap_is_repaired_on_the_next_run(tmp_path):
+    target = tmp_path / "build" / "local"
+    buildout.write_tree(target, {"ir.json": "old\n"})
+    target.rename(target.with_name(".local.previous"))  # crash between the two renames
+    buildout.write_tree(target, {"ir.json": "new\n"})
+    assert (target / "ir.json").read_text() == "new\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["local"]
+
+
+def test_writes_outside_the_build_folder_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="outside"):
+        buildout.write_tree(tmp_path / "b" / "local", {"../escape.txt": "x"})
+    assert not (tmp_path / "b" / "escape.txt").exists()

@@ -1,0 +1,101 @@
+"""The libyaml loader keeps positions, rejects duplicates and bounds what a file can cost."""
+
+from __future__ import annotations
+
+from compiler.diagnostics import Span
+from compiler.yaml_source import MAX_DEPTH, parse_yaml, read_yaml
+
+DOC = """\
+# comment
+team:
+  name: fraud
+  quotas: {gpus: 2, cpu: "8"}
+  owners:
+    - a@acme.example
+    - b@acme.example
+"""
+
+
+def test_positions_of_keys_and_values():
+    loaded = parse_yaml(DOC, "f.yaml")
+    assert not loaded.diagnostics
+    assert loaded.data["team"]["quotas"] == {"gpus": 2, "cpu": "8"}
+    src = loaded.sources
+    assert src.keys[("team", "name")] == Span("f.yaml", 3, 3)
+    assert src.values[("team", "name")] == Span("f.yaml", 3, 9)
+    assert src.values[("team", "quotas", "cpu")] == Span("f.yaml", 4, 26)
+    assert src.values[("team", "owners", 1)] == Span("f.yaml", 7, 7)
+    assert src.locate(("team", "owners", 1, "deeper")) == Span("f.yaml", 7, 7)
+
+
+def test_duplicate_keys_are_reported_at_the_second_occurrence():
+    loaded = parse_yaml("a: 1\nb: 2\na: 3\n", "d.yaml")
+    (diag,) = loaded.diagnostics
+    assert (diag.code, diag.span, diag.message) == (
+        "E002",
+        Span("d.yaml", 3, 1),
+        "duplicate key 'a'",
+    )
+    assert diag.hint == "'a' is already set at line 1; keep one of them"
+    assert loaded.data == {"a": 1, "b": 2}
+
+
+def test_merge_keys_and_anchors_work():
+    loaded = parse_yaml("base: &b {cpu: '1', memory: 1Gi}\nstep:\n  <<: *b\n  cpu: '2'\n", "m.yaml")
+    assert not loaded.diagnostics
+    assert loaded.data["step"] == {"cpu": "2", "memory": "1Gi"}
+
+
+def test_timestamps_stay_strings_like_omegaconf_reads_them():
+    assert parse_yaml("expires: 2026-12-31\n", "t.yaml").data == {"expires": "2026-12-31"}
+
+
+def test_empty_file_is_an_empty_mapping():
+    loaded = parse_yaml("# nothing here\n", "e.yaml")
+    assert loaded.data == {} and not loaded.diagnostics
+
+
+def test_unsupported_tags_are_rejected():
+    (diag,) = parse_yaml("a: !!python/object:os.system ls\n", "x.yaml").diagnostics
+    assert diag.code == "E003" and diag.span == Span("x.yaml", 1, 4)
+    assert "unsupported YAML tag" in diag.message
+
+
+def test_depth_is_bounded():
+    text = "a: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "\n"
+    (diag,) = parse_yaml(text, "deep.yaml").diagnostics
+    assert diag.code == "E003" and "nesting deeper than" in diag.message
+
+
+def test_recursive_alias_is_bounded():
+    (diag,) = parse_yaml("a: &a [*a]\n", "r.yaml").diagnostics
+    assert diag.code == "E003"
+
+
+def test_syntax_error_notes_where_the_construct_began():
+    (diag,) = parse_yaml("a: [1, 2\nb: 3\n", "s.yaml").diagnostics
+    assert diag.code == "E001" and diag.span.line == 2
+    assert diag.notes == ("parsing a flow sequence started at line 1, column 4",)
+
+
+def test_files_that_are_not_text(tmp_path):
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"a: 1\n\xff\xfe\n")
+    (diag,) = read_yaml(str(binary), "bin.yaml").diagnostics
+    assert (diag.code, diag.span.line) == ("E001", 2)
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"a: 1\nb: \x00\n")
+    (diag,) = read_yaml(str(nul), "nul.yaml").diagnostics
+    assert (diag.code, diag.span.line, diag.message) == ("E001", 2, "file contains a NUL byte")
+
+
+def test_huge_files_are_refused_before_parsing(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * (3 * 1024 * 1024) + b"\n")
+    (diag,) = read_yaml(str(big), "big.yaml").diagnostics
+    assert diag.code == "E003" and "larger than" in diag.message
+
+
+def test_missing_file(tmp_path):
+    (diag,) = read_yaml(str(tmp_path / "nope.yaml"), "nope.yaml").diagnostics
+    assert diag.code == "E004" and diag.span == Span("nope.yaml")
