@@ -138,6 +138,20 @@ def _parse_overrides(
     return parsed, diags
 
 
+def _defaults_entries(root: dict[str, Any]) -> list[str | tuple[str, str]]:
+    """The defaults list as '_self_', config names and (group, choice) pairs."""
+    entries: list[str | tuple[str, str]] = []
+    defaults = root.get("defaults")
+    for entry in defaults if isinstance(defaults, list) else []:
+        if isinstance(entry, str):
+            entries.append(entry)
+        elif isinstance(entry, dict) and len(entry) == 1:
+            ((group, choice),) = entry.items()
+            if isinstance(group, str) and isinstance(choice, str):
+                entries.append((group.lstrip("/"), choice))
+    return entries
+
+
 def _default_choice(root: dict[str, Any], group: str) -> str | None:
     defaults = root.get("defaults")
     if isinstance(defaults, list):
@@ -472,50 +486,68 @@ def compose_config(
         ]
 
     files = {root_file.relative_to(configs_dir).as_posix(): display_path(root_file)}
-    layers: list[SourceMap] = [root_loaded.sources]
-    candidates: dict[str, Any] = {k: v for k, v in root_data.items() if k != "defaults"}
+    candidates: dict[str, Any] = {}
     group_overrides = {ov.key: ov for ov in parsed if ov.kind == "group"}
-    for group in groups:
-        choice = (
-            group_overrides[group].value
-            if group in group_overrides
-            else _default_choice(root_data, group)
-        )
-        if choice is None:
-            continue
-        options = _options(configs_dir, group)
-        if choice not in options:
-            where = (
-                group_overrides[group].span
-                if group in group_overrides
-                else (_defaults_span(root_loaded.sources, root_data, group) or root_span)
+    # Layers in the order Hydra merges them: the defaults list, with '_self_' where it stands
+    # (Hydra puts it last when it is missing).
+    entries = _defaults_entries(root_data)
+    if "_self_" not in entries:
+        entries.append("_self_")
+    layers: list[SourceMap] = []
+    for entry in entries:
+        if entry == "_self_":
+            layers.append(root_loaded.sources)
+            _merge(
+                candidates,
+                SourceMap(),
+                {k: v for k, v in root_data.items() if k != "defaults"},
+                SourceMap(),
+                (),
+                None,
             )
-            name = "environment" if group == "env" else f"option of '{group}'"
-            return None, [
-                *diags,
-                error(
-                    "E012", f"unknown {name} '{choice}'", where, did_you_mean(str(choice), options)
-                ),
-            ]
-        overlay_path = configs_dir / group / f"{choice}.yaml"
-        overlay = read_yaml(str(overlay_path), display_path(overlay_path))
-        diags.extend(overlay.diagnostics)
-        if overlay.data is None:
             continue
-        if overlay.package != "_global_":
+        if isinstance(entry, tuple):
+            group, default = entry
+            choice = group_overrides[group].value if group in group_overrides else default
+            options = _options(configs_dir, group)
+            if choice not in options:
+                where = (
+                    group_overrides[group].span
+                    if group in group_overrides
+                    else (_defaults_span(root_loaded.sources, root_data, group) or root_span)
+                )
+                name = "environment" if group == "env" else f"option of '{group}'"
+                return None, [
+                    *diags,
+                    error(
+                        "E012",
+                        f"unknown {name} '{choice}'",
+                        where,
+                        did_you_mean(str(choice), options),
+                    ),
+                ]
+            rel_name = f"{group}/{choice}.yaml"
+        else:
+            rel_name = f"{entry}.yaml"
+        layer_path = configs_dir / rel_name
+        loaded = read_yaml(str(layer_path), display_path(layer_path))
+        diags.extend(loaded.diagnostics)
+        if loaded.data is None:
+            continue
+        if isinstance(entry, tuple) and loaded.package != "_global_":
             diags.append(
                 error(
                     "E004",
-                    f"{group}/{choice}.yaml must start with '# @package _global_'",
-                    Span(display_path(overlay_path)),
+                    f"{rel_name} must start with '# @package _global_'",
+                    Span(display_path(layer_path)),
                     "overlays set keys at the top level (platform:, node_pools:, teams:)",
                 )
             )
             continue
-        if isinstance(overlay.data, dict):
-            _merge(candidates, SourceMap(), overlay.data, SourceMap(), (), None)
-        layers.append(overlay.sources)
-        files[overlay_path.relative_to(configs_dir).as_posix()] = display_path(overlay_path)
+        if isinstance(loaded.data, dict):
+            _merge(candidates, SourceMap(), loaded.data, SourceMap(), (), None)
+        layers.append(loaded.sources)
+        files[layer_path.relative_to(configs_dir).as_posix()] = display_path(layer_path)
     if has_errors(diags):
         return None, diags
     environment = (

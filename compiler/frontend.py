@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from compiler.compose import Composed, compose_config
-from compiler.diagnostics import Diagnostic, has_errors
+from compiler.diagnostics import Diagnostic, Span, has_errors
 from compiler.ir import PlatformIR
 from compiler.link import link
+from compiler.policy.org import check_org_policies
 from compiler.validate import validate_composed
 from compiler.yaml_source import SourceMap
 
@@ -29,8 +31,13 @@ class FrontendResult:
         return self.composed.sources if self.composed else SourceMap()
 
 
-def load_platform(configs_dir: Path | str, overrides: Sequence[str] = ()) -> FrontendResult:
-    """Build the IR of one environment from a configs folder and Hydra-style overrides."""
+def load_platform(
+    configs_dir: Path | str, overrides: Sequence[str] = (), *, today: date | None = None
+) -> FrontendResult:
+    """Build the IR of one environment from a configs folder and Hydra-style overrides.
+
+    Organisation policies are part of validation; ``today`` decides which exceptions expired.
+    """
     composed, diags = compose_config(Path(configs_dir), list(overrides))
     if composed is None:
         return FrontendResult(None, diags, None)
@@ -38,4 +45,12 @@ def load_platform(configs_dir: Path | str, overrides: Sequence[str] = ()) -> Fro
     diags.extend(validation)
     ir, link_diags = link(parsed)
     diags.extend(link_diags)
+    if ir is not None:
+        sources = composed.sources
+        root = sources.locate(()) or Span(str(configs_dir))
+        diags.extend(
+            check_org_policies(
+                ir, lambda path, key: sources.locate(path, at_key=key) or root, today
+            )
+        )
     return FrontendResult(ir if not has_errors(diags) else None, diags, composed)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
+from schemas.policy import PolicySpec
 from schemas.serving import AutoscalingSpec, CanarySpec, LatencyObjective, ModelCard, ModelSource
 from schemas.team import BucketAccess, Quotas
 
@@ -63,6 +64,7 @@ class Bucket(IRModel):
     versioning: bool
     lifecycle: LifecycleSpec
     protect: bool
+    replicate_to: str | None
 
 
 class ResolvedResources(IRModel):
@@ -206,6 +208,7 @@ class PlatformIR(IRModel):
     node_pools: dict[str, NodePool]
     buckets: dict[str, Bucket]
     teams: dict[str, Team]
+    policies: PolicySpec
 
     def canonical_json(self) -> str:
         """The byte-stable dump: sorted keys, two-space indent, trailing newline."""

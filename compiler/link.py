@@ -498,7 +498,13 @@ def _link_step(
         name=name,
         description=spec.description,
         kind="python" if spec.python else "container",
-        python=spec.python,
+        python=(
+            spec.python.model_copy(
+                update={"base_image": spec.python.base_image or root.platform.defaults.python_image}
+            )
+            if spec.python
+            else None
+        ),
         container=spec.container,
         inputs=inputs,
         outputs=dict(spec.outputs),
@@ -794,6 +800,7 @@ def link(spec: ParsedSpec) -> tuple[PlatformIR | None, list[Diagnostic]]:
             versioning=b.versioning,
             lifecycle=b.lifecycle,
             protect=b.protect,
+            replicate_to=b.replicate_to,
         )
 
     models: dict[str, Model] = {}
@@ -900,5 +907,6 @@ def link(spec: ParsedSpec) -> tuple[PlatformIR | None, list[Diagnostic]]:
         node_pools=pools,
         buckets=buckets,
         teams=teams,
+        policies=root.policies,
     )
     return ir, ln.diags

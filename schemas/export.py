@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from schemas.platform import RootSpec
+from schemas.policy import PolicySpec
 from schemas.team import TeamSpec
+from schemas.types import SpecModel
+
+
+class PoliciesFile(SpecModel):
+    """`configs/policies.yaml`: the organisation's policies, listed in platform.yaml's defaults."""
+
+    policies: PolicySpec
+
 
 JSON_DIR = Path(__file__).parent / "json"
 _ENV_NOTE = (
@@ -54,13 +63,16 @@ def export_schemas() -> dict[str, str]:
         "One file of a team folder (configs/teams/<team>/*.yaml): any subset of a team's keys; "
         "the folder's files are merged and a key may be set in only one of them."
     )
-    for schema in (root, team, fragment, env):
+    policies = PoliciesFile.model_json_schema()
+    policies["title"] = "mlplat policies.yaml"
+    for schema in (root, team, fragment, env, policies):
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return {
         "platform.schema.json": _dump(root),
         "team.schema.json": _dump(team),
         "team-fragment.schema.json": _dump(fragment),
         "env.schema.json": _dump(env),
+        "policies.schema.json": _dump(policies),
     }
 
 

@@ -117,7 +117,8 @@ class PythonStep(SpecModel):
     """'module:function', e.g. 'components.fraud.train:train_model'."""
     packages: list[str] = []
     """pip requirements installed before the function runs, e.g. 'scikit-learn==1.5.2'."""
-    base_image: str = "python:3.11-slim"
+    base_image: str | None = None
+    """Image the function runs in; the platform's defaults.python_image when unset."""
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(inputs|outputs)\.([a-z_][a-z0-9_]*)\s*\}\}")

@@ -9,6 +9,7 @@ from pydantic import BeforeValidator, EmailStr, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.catalog import GpuModel
+from schemas.policy import PolicySpec
 from schemas.resources import Resources
 from schemas.types import Duration, LabelKey, LabelValue, Name, SpecModel
 
@@ -126,6 +127,8 @@ class PlatformDefaults(SpecModel):
     """Requests of a pipeline step or serving replica that sets none."""
     step_timeout: Duration = 6 * 3600
     """Timeout of a pipeline step that sets none."""
+    python_image: str = "python:3.11-slim"
+    """Base image of python steps that name none (pin it by digest for production)."""
 
 
 class PlatformSpec(SpecModel):
@@ -229,6 +232,8 @@ class BucketSpec(SpecModel):
     lifecycle: LifecycleSpec = LifecycleSpec()
     protect: bool = True
     """Protect from deletion (Pulumi protect + retain on delete). Turn off only for scratch data."""
+    replicate_to: AwsRegion | None = None
+    """Replicate objects to a bucket in this region (disaster recovery)."""
 
 
 class EnvironmentSpec(SpecModel):
@@ -246,3 +251,4 @@ class RootSpec(SpecModel):
     platform: PlatformSpec
     node_pools: dict[Name, NodePoolSpec] = Field(min_length=1)
     buckets: dict[Name, BucketSpec] = {}
+    policies: PolicySpec = PolicySpec()

@@ -38,6 +38,8 @@ class ModelCard(SpecModel):
     """Fairness considerations and the evaluation done."""
     approver: EmailStr | None = None
     """Who approved the model for its stage."""
+    evaluation: dict[Identifier, float] = {}
+    """Measured results of the version under review, e.g. roc_auc: 0.93 (checked against metrics)."""
 
 
 class ModelSource(SpecModel):

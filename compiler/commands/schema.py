@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("schema", help="print or write the JSON Schema of the spec language")
     parser.add_argument(
-        "--kind", choices=("platform", "team", "team-fragment", "env"), default="team"
+        "--kind", choices=("platform", "team", "team-fragment", "env", "policies"), default="team"
     )
     parser.add_argument("--out", help="write every schema to this folder instead of printing one")
     parser.set_defaults(func=run, format="text", no_color=False)

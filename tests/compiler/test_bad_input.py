@@ -4,29 +4,13 @@ exits 1, and leaves the previous build untouched."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from compiler.cli import main
+from tests.helpers import apply_edits, load_cases
 
-CASES: list[dict[str, Any]] = yaml.safe_load(
-    (Path(__file__).parent / "cases" / "bad_input.yaml").read_text(encoding="utf-8")
-)
-
-
-def apply_edits(configs: Path, case: dict[str, Any]) -> None:
-    if "replace" in case:
-        edit = case["replace"]
-        path = configs / edit["file"]
-        text = path.read_text(encoding="utf-8")
-        assert text.count(edit["old"]) == 1, f"{edit['old']!r} must occur once in {edit['file']}"
-        path.write_text(text.replace(edit["old"], edit["new"]), encoding="utf-8")
-    if "write" in case:
-        (configs / case["write"]["file"]).write_text(case["write"]["text"], encoding="utf-8")
-    if "delete" in case:
-        (configs / case["delete"]).unlink()
+CASES = load_cases(Path(__file__).parent / "cases" / "bad_input.yaml")
 
 
 def test_there_are_at_least_25_distinct_mistakes():

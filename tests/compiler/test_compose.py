@@ -30,7 +30,7 @@ def test_source_map_points_at_the_layer_that_set_each_key(configs):
     composed = compose_ok(configs, "env=prod")
     src = composed.sources
     # set in platform.yaml only
-    assert rel(src.values[("platform", "region")], configs) == ("platform.yaml", 13, 11)
+    assert rel(src.values[("platform", "region")], configs) == ("platform.yaml", 14, 11)
     # overridden by env/prod.yaml
     assert composed.root["node_pools"]["cpu-general"]["max_size"] == 20
     assert rel(src.values[("node_pools", "cpu-general", "max_size")], configs)[0] == "env/prod.yaml"

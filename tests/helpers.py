@@ -1,0 +1,38 @@
+"""Helpers shared by table-driven tests: apply a case's edits to a configs copy, run the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from compiler.cli import main
+
+
+def load_cases(path: Path) -> list[dict[str, Any]]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def apply_edits(configs: Path, case: dict[str, Any]) -> None:
+    """Edits of a case: replace (one exact occurrence, or a list of them), write, delete."""
+    replaces = case.get("replace", [])
+    for edit in replaces if isinstance(replaces, list) else [replaces]:
+        path = configs / edit["file"]
+        text = path.read_text(encoding="utf-8")
+        assert text.count(edit["old"]) == 1, f"{edit['old']!r} must occur once in {edit['file']}"
+        path.write_text(text.replace(edit["old"], edit["new"]), encoding="utf-8")
+    if "write" in case:
+        (configs / case["write"]["file"]).write_text(case["write"]["text"], encoding="utf-8")
+    if "delete" in case:
+        (configs / case["delete"]).unlink()
+
+
+def run_cli(
+    configs: Path, argv: list[str], monkeypatch: Any, capsys: Any
+) -> tuple[int, list[str], str]:
+    """Run `mlplat` inside the configs folder (so diagnostics name files relative to it)."""
+    monkeypatch.chdir(configs)
+    code = main([*argv[:1], "--configs", ".", "--no-color", *argv[1:]])
+    captured = capsys.readouterr()
+    return code, captured.err.splitlines(), captured.out
