@@ -10,7 +10,7 @@ MLPLAT := $(BIN)/mlplat
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install validate compile plan deploy test check lint format typecheck schemas golden lock clean distclean
+.PHONY: help install validate compile plan deploy test check lint format typecheck schemas codeowners golden lock clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,9 @@ check: lint typecheck test ## lint, typecheck and test (what CI runs)
 
 schemas: $(STAMP) ## regenerate the committed JSON Schema in schemas/json/
 	$(BIN)/python -m schemas.export
+
+codeowners: $(STAMP) ## regenerate .github/CODEOWNERS from the team specs
+	$(MLPLAT) codeowners
 
 golden: $(STAMP) ## regenerate golden files under tests/golden/ (review the diff)
 	MLPLAT_UPDATE_GOLDEN=1 $(BIN)/pytest -q -m golden tests

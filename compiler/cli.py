@@ -79,7 +79,7 @@ class Console:
 
 
 def overrides_of(args: argparse.Namespace) -> list[str]:
-    overrides = list(args.overrides or [])
+    overrides = list(getattr(args, "overrides", None) or [])
     if args.env:
         if any(o.startswith("env=") for o in overrides):
             raise SystemExit(usage_error("give the environment once: either --env or env=..."))
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each module registers its subcommand; they import heavy libraries only when run.
-COMMAND_MODULES = ("validate", "compile", "schema")
+COMMAND_MODULES = ("validate", "compile", "schema", "codeowners")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
