@@ -27,8 +27,14 @@ class CompileOutcome:
 def compile_files(result: FrontendResult, progress: Progress = lambda _m: None) -> CompileOutcome:
     """Every compile output of one environment, in memory (relative path → content)."""
     assert result.ir is not None
+    progress("loading the Kubeflow Pipelines SDK ...")
+    from compiler.kfp_backend import compile_all  # imports kfp: only when compiling
+
     outcome = CompileOutcome(target=Path())
     outcome.files["ir.json"] = result.ir.canonical_json()
+    pipelines, diagnostics = compile_all(result.ir, result.sources.locate, progress)
+    outcome.files.update(pipelines)
+    outcome.diagnostics.extend(diagnostics)
     return outcome
 
 

@@ -1,0 +1,1 @@
+"""Fraud team: synthetic card transactions and a gradient-boosted fraud classifier."""

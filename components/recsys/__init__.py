@@ -1,0 +1,1 @@
+"""Recommendations team: offline evaluation of the ranking model."""

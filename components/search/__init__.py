@@ -1,0 +1,1 @@
+"""Search team: synthetic click logs and a pointwise click model for ranking."""
