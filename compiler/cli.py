@@ -1,6 +1,6 @@
 """`mlplat`: validate, compile, plan and deploy an ML platform from YAML specs.
 
-Exit codes: 0 success, 1 invalid spec (or a failed operation), 2 usage error.
+Exit codes: 0 success, 1 invalid spec (or a failed operation), 2 usage error, 70 internal error.
 Heavy libraries (kfp, pulumi) are imported only by the commands that need them, so
 `mlplat validate` stays fast.
 """
@@ -18,7 +18,7 @@ from typing import TextIO
 
 from compiler.diagnostics import Diagnostic, render_json, render_text, summary
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
 
 class Console:
@@ -144,7 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each module registers its subcommand; they import heavy libraries only when run.
-COMMAND_MODULES = ("validate", "compile", "schema", "codeowners")
+COMMAND_MODULES = (
+    "validate",
+    "compile",
+    "schema",
+    "codeowners",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,6 +167,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.done()
         console.err.write("mlplat: interrupted; nothing was left half-written\n")
         return 130
+    except Exception as exc:  # a bug in mlplat, never a problem in the user's configs
+        console.done()
+        if os.environ.get("MLPLAT_DEBUG"):
+            raise
+        console.err.write(
+            f"mlplat: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in mlplat, not in your configs. Re-run with MLPLAT_DEBUG=1 for the "
+            "traceback and report it to the platform team.\n"
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,7 @@ from compiler.yaml_source import LoadedYaml, Path_, SourceMap, read_yaml, walk
 
 ROOT_CONFIG = "platform"
 TEAMS_DIR = "teams"
+MAX_TEAMS = 5000
 YAML_SUFFIXES = (".yaml", ".yml")
 CLI_FILE = "<command line>"
 
@@ -318,6 +319,16 @@ def _discover_teams(configs_dir: Path) -> tuple[dict[str, list[Path]], list[Diag
             )
             continue
         found[name] = files
+        if len(found) > MAX_TEAMS:
+            diags.append(
+                error(
+                    "E003",
+                    f"more than {MAX_TEAMS} teams in '{display_path(teams_dir)}'",
+                    Span(display_path(path)),
+                    "split the organisation into several config repositories",
+                )
+            )
+            return {}, diags
     return found, diags
 
 
@@ -600,6 +611,8 @@ def compose_config(
     team_overlays = tree.pop(TEAMS_DIR, None) or {}
     discovered, team_diags = _discover_teams(configs_dir)
     diags.extend(team_diags)
+    if any(d.code == "E003" for d in team_diags):
+        return None, diags
     teams: dict[str, dict[str, Any]] = {}
     team_src: dict[str, SourceMap] = {}
     team_files: dict[str, tuple[str, ...]] = {}

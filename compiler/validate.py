@@ -275,7 +275,14 @@ def to_diagnostic(
             span,
             desc or f"expected text matching {ctx.get('pattern')}",
         )
-    if kind in ("too_short", "too_long"):
+    if kind == "too_long":
+        return error(
+            "E003",
+            f"'{name}' has too many entries: {err['msg'].lower()}",
+            span,
+            "split the work across teams or files; these limits keep builds fast",
+        )
+    if kind == "too_short":
         return error(
             "E100",
             f"'{name}' {err['msg'].replace('List', 'list').replace('Dictionary', 'mapping')}",

@@ -212,6 +212,6 @@ class PipelineSpec(SpecModel):
     """A training (or batch) pipeline compiled to Kubeflow Pipelines."""
 
     description: str = ""
-    parameters: dict[Identifier, ParameterSpec] = {}
-    steps: dict[Name, StepSpec] = Field(min_length=1)
+    parameters: dict[Identifier, ParameterSpec] = Field(default={}, max_length=100)
+    steps: dict[Name, StepSpec] = Field(min_length=1, max_length=200)
     schedule: ScheduleSpec | None = None

@@ -249,6 +249,6 @@ class RootSpec(SpecModel):
 
     environment: EnvironmentSpec
     platform: PlatformSpec
-    node_pools: dict[Name, NodePoolSpec] = Field(min_length=1)
-    buckets: dict[Name, BucketSpec] = {}
+    node_pools: dict[Name, NodePoolSpec] = Field(min_length=1, max_length=100)
+    buckets: dict[Name, BucketSpec] = Field(default={}, max_length=500)
     policies: PolicySpec = PolicySpec()

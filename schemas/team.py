@@ -33,12 +33,12 @@ class TeamSpec(SpecModel):
     """One file `configs/teams/<team>.yaml` (or folder `configs/teams/<team>/`)."""
 
     description: str = ""
-    owners: list[EmailStr] = Field(min_length=1)
+    owners: list[EmailStr] = Field(min_length=1, max_length=50)
     """People who review and approve the team's changes."""
     cost_center: str = Field(pattern=r"^[A-Z]{2,4}-[0-9]{3,6}$")
     """Finance cost centre, e.g. 'CC-1042'."""
     quotas: Quotas
-    bucket_access: list[BucketAccess] = []
-    pipelines: dict[Name, PipelineSpec] = {}
-    models: dict[Name, ModelSpec] = {}
-    endpoints: dict[Name, EndpointSpec] = {}
+    bucket_access: list[BucketAccess] = Field(default=[], max_length=200)
+    pipelines: dict[Name, PipelineSpec] = Field(default={}, max_length=200)
+    models: dict[Name, ModelSpec] = Field(default={}, max_length=200)
+    endpoints: dict[Name, EndpointSpec] = Field(default={}, max_length=100)

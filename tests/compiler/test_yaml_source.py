@@ -99,3 +99,27 @@ def test_huge_files_are_refused_before_parsing(tmp_path):
 def test_missing_file(tmp_path):
     (diag,) = read_yaml(str(tmp_path / "nope.yaml"), "nope.yaml").diagnostics
     assert diag.code == "E004" and diag.span == Span("nope.yaml")
+
+
+def test_object_counts_are_bounded(configs, monkeypatch):
+    from compiler import compose
+    from compiler.frontend import load_platform
+
+    fraud = configs / "teams" / "fraud.yaml"
+    steps = "".join(
+        f"      s{i}:\n        container: {{image: ghcr.io/acme/x@sha256:{'a' * 64}}}\n"
+        for i in range(201)
+    )
+    fraud.write_text(
+        fraud.read_text().replace(
+            "\npipelines:\n", "\npipelines:\n  bulk:\n    steps:\n" + steps, 1
+        )
+    )
+    result = load_platform(configs)
+    (diag,) = [d for d in result.diagnostics if d.is_error]
+    assert diag.code == "E003" and diag.message.startswith("'steps' has too many entries")
+
+    monkeypatch.setattr(compose, "MAX_TEAMS", 2)
+    result = load_platform(configs)
+    assert [d.code for d in result.diagnostics] == ["E003"]
+    assert result.diagnostics[0].message.startswith("more than 2 teams")
