@@ -34,7 +34,7 @@ from compiler.ir import (
     team_namespace,
     team_service_account,
 )
-from compiler.secrets_scan import credential_in_env, credential_in_text
+from compiler.secrets_scan import credential_in_env, credentials_in_tree
 from compiler.validate import ParsedSpec
 from compiler.yaml_source import Path_, SourceMap
 from schemas.catalog import INSTANCE_TYPES
@@ -471,17 +471,6 @@ def _link_step(
                 f"store it in a Kubernetes Secret and reference it: "
                 f"secrets: [{{secret: NAME, env: {{{var}: KEY}}}}]",
             )
-    if spec.container is not None:
-        for part in ("command", "args"):
-            for index, text in enumerate(getattr(spec.container, part)):
-                found = credential_in_text(text)
-                if found:
-                    ln.err(
-                        "E209",
-                        f"container {part} of {what} contains {found}",
-                        (*base, "container", part, index),
-                        "pass it from a Kubernetes Secret via 'secrets', never inline",
-                    )
     pool, resources = _place(
         ln,
         what,
@@ -742,6 +731,29 @@ def _check_capacity(ln: _Linker, teams: dict[str, TeamSpec], pools: dict[str, No
             )
 
 
+def _check_inline_credentials(ln: _Linker) -> None:
+    """Credentials pasted anywhere in a spec (descriptions, args, defaults...) are errors.
+
+    Environment variables are checked per step, with their names, by `_link_step`.
+    """
+    composed = ln.spec.composed
+    trees: list[tuple[Path_, object]] = [((), composed.root)]
+    trees += [((TEAMS_DIR, name), tree) for name, tree in composed.teams.items()]
+    for prefix, tree in trees:
+        for path, what in credentials_in_tree(tree, prefix):
+            if len(path) > 2 and path[-2] == "env":
+                continue
+            shown = "".join(
+                f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[len(prefix) :]
+            ).lstrip(".")
+            ln.err(
+                "E209",
+                f"{shown} holds {what}",
+                path,
+                "store it in a Kubernetes Secret and reference it by name, never inline",
+            )
+
+
 def _raw_names(spec: ParsedSpec, section: str) -> set[str]:
     """Names declared by teams that failed validation: references to them are not reported twice."""
     names: set[str] = set()
@@ -881,6 +893,7 @@ def link(spec: ParsedSpec) -> tuple[PlatformIR | None, list[Diagnostic]]:
             source_files=spec.composed.team_files.get(team, ()),
         )
     _check_capacity(ln, spec.teams, pools)
+    _check_inline_credentials(ln)
 
     if has_errors(ln.diags) or spec.invalid_teams:
         return None, ln.diags

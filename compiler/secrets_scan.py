@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
@@ -44,3 +46,20 @@ def credential_in_env(name: str, value: str) -> str | None:
     if _SECRET_NAME.search(name) and not _HARMLESS.match(value.strip()):
         return f"a literal value for the secret-looking variable {name}"
     return None
+
+
+def credentials_in_tree(
+    tree: Any, prefix: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(path, what) of every string in a config tree that contains a credential."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [(prefix, tree)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(((*path, key), value) for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*path, index), value) for index, value in enumerate(node))
+        elif isinstance(node, str) and len(node) >= 16:
+            found = credential_in_text(node)
+            if found:
+                yield path, found

@@ -7,6 +7,7 @@ of the user interface.
 
 from __future__ import annotations
 
+import keyword
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -61,6 +62,13 @@ def _dns_label(value: Any) -> Any:
 
 
 def _identifier(value: Any) -> Any:
+    if isinstance(value, str) and keyword.iskeyword(value):
+        raise PydanticCustomError(
+            "identifier",
+            "'{value}' is a Python keyword; parameter, input and output names become Python "
+            "argument names",
+            {"value": value, "hint": f"try '{value}_'"},
+        )
     if isinstance(value, str) and not _IDENT.match(value):
         suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_") or "name"
         raise PydanticCustomError(

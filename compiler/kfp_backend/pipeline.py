@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import keyword
 from typing import Any
 
 from kfp import dsl
@@ -14,10 +13,8 @@ from compiler.kfp_backend import spec_types
 from compiler.kfp_backend.container_steps import container_component
 from compiler.kfp_backend.problems import (
     REPORT_HINT,
-    ConfigPath,
     PipelineError,
     Problem,
-    pipeline_path,
     step_path,
 )
 from compiler.kfp_backend.python_steps import python_component
@@ -53,27 +50,6 @@ def pipeline_root(ir: PlatformIR, pipeline: Pipeline) -> str | None:
     return None
 
 
-def _keyword_problems(pipeline: Pipeline) -> list[Problem]:
-    """Names kfp turns into Python arguments cannot be Python keywords."""
-    named: list[tuple[str, ConfigPath]] = [
-        (name, pipeline_path(pipeline, "parameters", name)) for name in pipeline.parameters
-    ]
-    for step in pipeline.steps.values():
-        named += [(n, step_path(pipeline, step.name, "inputs", n)) for n in step.inputs]
-        named += [(n, step_path(pipeline, step.name, "outputs", n)) for n in step.outputs]
-    return [
-        Problem(
-            "E105",
-            f"'{name}' is a Python keyword; kfp makes parameter, input and output names "
-            "Python argument names",
-            path,
-            f"try '{name}_'",
-        )
-        for name, path in named
-        if keyword.iskeyword(name)
-    ]
-
-
 def _step_component(pipeline: Pipeline, step: Step) -> tuple[StepComponent | None, list[Problem]]:
     try:
         if step.kind == "python":
@@ -93,9 +69,7 @@ def _step_component(pipeline: Pipeline, step: Step) -> tuple[StepComponent | Non
 
 def resolve_steps(pipeline: Pipeline) -> tuple[dict[str, StepComponent], list[Problem]]:
     """A component per step, or every problem found (names, team code and types)."""
-    problems = _keyword_problems(pipeline)
-    if problems:
-        return {}, problems
+    problems: list[Problem] = []
     components: dict[str, StepComponent] = {}
     for name in pipeline.order:
         built, found = _step_component(pipeline, pipeline.steps[name])

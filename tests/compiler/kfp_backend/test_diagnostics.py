@@ -335,19 +335,6 @@ CASES = [
         "is the constant 'fast', of type str",
     ),
     Case(
-        "keyword-name",
-        """
-        steps:
-          only:
-            container: {image: ghcr.io/acme/tool@sha256:0000000000000000000000000000000000000000000000000000000000000000}
-            inputs:
-              lambda: 1
-        """,
-        "E105",
-        "lambda: 1",
-        "'lambda' is a Python keyword",
-    ),
-    Case(
         "cron-extension",
         """
         steps:
