@@ -9,14 +9,25 @@ overrides are applied to it. Cost stays linear in the number of team files.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors
-from compiler.yaml_source import LoadedYaml, Path_, SourceMap, read_yaml, walk
+from compiler.yaml_source import (
+    LoadedYaml,
+    NeedsPositions,
+    Path_,
+    SourceIndex,
+    SourceMap,
+    fast_load,
+    read_yaml,
+    walk,
+)
 
 ROOT_CONFIG = "platform"
 TEAMS_DIR = "teams"
@@ -34,7 +45,7 @@ class Composed:
     teams: dict[str, dict[str, Any]]
     team_files: dict[str, tuple[str, ...]]
     """Team → its config files, relative to the configs folder (for ownership and caching)."""
-    sources: SourceMap
+    sources: SourceIndex
     configs_dir: Path
     files: dict[str, str] = field(default_factory=dict)
     """Every config file read, config-relative path → display path."""
@@ -233,16 +244,17 @@ def _composition_diag(
 
 def _merge(
     base: dict[str, Any],
-    base_src: SourceMap,
+    base_src: SourceMap | None,
     top: dict[str, Any],
-    top_src: SourceMap,
+    top_src: SourceMap | None,
     path: Path_,
-    conflict: list[tuple[Path_, Span, Span]] | None,
+    conflict: list[Path_] | None,
 ) -> None:
     """Merge ``top`` into ``base`` in place (dicts recursively, everything else replaced).
 
     With ``conflict`` set, a leaf set by both sides is recorded there instead of replaced
-    (files of one team folder must not set the same key twice).
+    (files of one team folder must not set the same key twice). Without source maps only
+    the data is merged (the fast path; positions are rebuilt when needed).
     """
     for key, value in top.items():
         child = (*path, key)
@@ -250,14 +262,13 @@ def _merge(
             _merge(base[key], base_src, value, top_src, child, conflict)
             continue
         if key in base and conflict is not None:
-            old = base_src.locate(child, at_key=True)
-            new = top_src.locate(child, at_key=True)
-            if old and new:
-                conflict.append((child, new, old))
+            conflict.append(child)
             continue
-        if key in base:
+        if key in base and base_src is not None:
             _drop_sources(base_src, child)
         base[key] = value
+        if base_src is None or top_src is None:
+            continue
         for sub, _ in walk(value, child):
             if sub in top_src.values:
                 base_src.values[sub] = top_src.values[sub]
@@ -346,7 +357,7 @@ def _team_name_problem(name: str, span: Span) -> Diagnostic | None:
 
 
 def _load_team(
-    name: str, files: list[Path], configs_dir: Path
+    name: str, files: list[Path]
 ) -> tuple[dict[str, Any] | None, SourceMap, list[Diagnostic]]:
     tree: dict[str, Any] = {}
     src = SourceMap()
@@ -370,22 +381,58 @@ def _load_team(
             tree, src = loaded.data, loaded.sources
             src.values.setdefault((), Span(display_path(path)))
             continue
-        conflicts: list[tuple[Path_, Span, Span]] = []
+        conflicts: list[Path_] = []
         _merge(tree, src, loaded.data, loaded.sources, (), conflicts)
-        for path_, new, old in conflicts:
+        for path_ in conflicts:
+            new = loaded.sources.locate(path_, at_key=True) or Span(display_path(path))
             diags.append(
                 error(
                     "E002",
                     f"key '{'.'.join(map(str, path_))}' of team '{name}' is set in two files",
                     new,
-                    f"it is also set at {old}; keep it in one file",
+                    f"it is also set at {src.locate(path_, at_key=True)}; keep it in one file",
                 )
             )
     return (None if has_errors(diags) else tree), src, diags
 
 
+def _load_team_fast(files: list[Path]) -> dict[str, Any]:
+    """A team's merged tree without positions; `NeedsPositions` when anything needs explaining."""
+    tree: dict[str, Any] = {}
+    for index, path in enumerate(files):
+        data = fast_load(str(path))
+        if not isinstance(data, dict):
+            raise NeedsPositions
+        if index == 0:
+            tree = data
+            continue
+        conflicts: list[Path_] = []
+        _merge(tree, None, data, None, (), conflicts)
+        if conflicts:
+            raise NeedsPositions
+    return tree
+
+
+def _team_positions(
+    name: str,
+    files: list[Path],
+    overlay: tuple[dict[str, Any], SourceMap] | None,
+    overrides: list[_Override],
+) -> SourceMap:
+    """Recompute where each key of a team was written: files, then overlay, then overrides."""
+    tree, src, _ = _load_team(name, files)
+    if tree is None:
+        return src
+    if overlay is not None:
+        _merge(tree, src, copy.deepcopy(overlay[0]), overlay[1], (), None)
+    teams, sources = {name: tree}, {name: src}
+    for ov in overrides:
+        _apply_team_override(ov, teams, sources)
+    return sources[name]
+
+
 def _apply_team_override(
-    ov: _Override, teams: dict[str, dict[str, Any]], team_src: dict[str, SourceMap]
+    ov: _Override, teams: dict[str, dict[str, Any]], team_src: dict[str, SourceMap] | None = None
 ) -> Diagnostic | None:
     parts: list[str | int] = list[str | int](ov.key.split("."))[1:]
     if not parts:
@@ -411,7 +458,8 @@ def _apply_team_override(
                 "E010", f"override '{ov.text}' must set a mapping for a team", ov.span, None
             )
         teams[team] = ov.value
-        team_src[team] = SourceMap(values={(): ov.span})
+        if team_src is not None:
+            team_src[team] = SourceMap(values={(): ov.span})
         return None
     for i, part in enumerate(rel[:-1]):
         if isinstance(node, list) and str(part).isdigit() and int(part) < len(node):
@@ -437,7 +485,7 @@ def _apply_team_override(
         return error(
             "E011", f"override '{ov.text}' goes below a value that is not a mapping", ov.span, None
         )
-    src = team_src[team]
+    src = team_src[team] if team_src is not None else SourceMap()
     path = (*tuple(rel[:-1]), last)
     if ov.type in ("CHANGE", "DEL") and not exists:
         options = node.keys() if isinstance(node, dict) else []
@@ -614,21 +662,24 @@ def compose_config(
     if any(d.code == "E003" for d in team_diags):
         return None, diags
     teams: dict[str, dict[str, Any]] = {}
-    team_src: dict[str, SourceMap] = {}
+    eager: dict[str, SourceMap] = {}  # teams whose positions were needed while loading
     team_files: dict[str, tuple[str, ...]] = {}
     for name, paths in discovered.items():
         problem = _team_name_problem(name, Span(display_path(paths[0])))
         if problem:
             diags.append(problem)
             continue
-        data, src, load_diags = _load_team(name, paths, configs_dir)
-        diags.extend(load_diags)
         team_files[name] = tuple(p.relative_to(configs_dir).as_posix() for p in paths)
         for p in paths:
             files[p.relative_to(configs_dir).as_posix()] = display_path(p)
-        if data is not None:
-            teams[name] = data
-            team_src[name] = src
+        try:
+            teams[name] = _load_team_fast(paths)
+        except NeedsPositions:
+            data, src, load_diags = _load_team(name, paths)
+            diags.extend(load_diags)
+            eager[name] = src
+            if data is not None:
+                teams[name] = data
 
     if not isinstance(team_overlays, dict):
         diags.append(
@@ -640,6 +691,7 @@ def compose_config(
             )
         )
         team_overlays = {}
+    overlays: dict[str, tuple[dict[str, Any], SourceMap]] = {}
     for name, overlay_tree in team_overlays.items():
         span = sources.locate((TEAMS_DIR, name), at_key=True) or root_span
         if name not in discovered:
@@ -665,28 +717,36 @@ def compose_config(
             (sources.values, overlay_src.values),
             (sources.keys, overlay_src.keys),
         ):
-            for at, span in table_from.items():
+            for at, at_span in table_from.items():
                 if at[:2] == prefix:
-                    table_to[at[2:]] = span
-        _merge(teams[name], team_src[name], overlay_tree, overlay_src, (), None)
+                    table_to[at[2:]] = at_span
+        overlays[name] = (copy.deepcopy(overlay_tree), overlay_src)
+        _merge(teams[name], None, overlay_tree, None, (), None)
     _drop_sources(sources, (TEAMS_DIR,))
 
+    team_overrides: dict[str, list[_Override]] = {}
     for ov in parsed:
         if ov.kind == "team":
-            problem = _apply_team_override(ov, teams, team_src)
+            problem = _apply_team_override(ov, teams)
             if problem:
                 diags.append(problem)
+            else:
+                team_overrides.setdefault(ov.key.split(".")[1], []).append(ov)
 
-    for name, src in team_src.items():
-        if name in teams:
-            sources.update(src, (TEAMS_DIR, name))
-            sources.keys.setdefault((TEAMS_DIR, name), src.values.get((), root_span))
+    factories: dict[str, Callable[[], SourceMap]] = {}
+    for name, paths in discovered.items():
+        if name in eager and name not in overlays and name not in team_overrides:
+            factories[name] = functools.partial(lambda src: src, eager[name])
+        elif name in team_files:
+            factories[name] = functools.partial(
+                _team_positions, name, paths, overlays.get(name), team_overrides.get(name, [])
+            )
     composed = Composed(
         environment=environment,
         root=tree,
         teams=teams,
         team_files=team_files,
-        sources=sources,
+        sources=SourceIndex(sources, factories, TEAMS_DIR),
         configs_dir=configs_dir,
         files=files,
     )

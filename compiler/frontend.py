@@ -13,7 +13,7 @@ from compiler.ir import PlatformIR
 from compiler.link import link
 from compiler.policy.org import check_org_policies
 from compiler.validate import validate_composed
-from compiler.yaml_source import SourceMap
+from compiler.yaml_source import Locator, SourceMap
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class FrontendResult:
         return self.ir is not None and not has_errors(self.diagnostics)
 
     @property
-    def sources(self) -> SourceMap:
+    def sources(self) -> Locator:
         return self.composed.sources if self.composed else SourceMap()
 
 

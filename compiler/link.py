@@ -36,7 +36,7 @@ from compiler.ir import (
 )
 from compiler.secrets_scan import credential_in_env, credentials_in_tree
 from compiler.validate import ParsedSpec
-from compiler.yaml_source import Path_, SourceMap
+from compiler.yaml_source import Locator, Path_
 from schemas.catalog import INSTANCE_TYPES
 from schemas.pipeline import (
     ParamRef,
@@ -81,7 +81,7 @@ class _Linker:
     diags: list[Diagnostic] = field(default_factory=list)
 
     @property
-    def sources(self) -> SourceMap:
+    def sources(self) -> Locator:
         return self.spec.composed.sources
 
     def at(self, *path: str | int, key: bool = False) -> Span:

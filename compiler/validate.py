@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 
 from compiler.compose import TEAMS_DIR, Composed
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error
-from compiler.yaml_source import Path_, SourceMap
+from compiler.yaml_source import Locator, Path_
 from schemas.platform import RootSpec
 from schemas.team import TeamSpec
 
@@ -188,7 +188,7 @@ def _description(model: type[BaseModel] | None, name: str) -> str | None:
 
 
 def to_diagnostic(
-    err: ErrorDetails, model: type[BaseModel], prefix: Path_, sources: SourceMap, fallback: Span
+    err: ErrorDetails, model: type[BaseModel], prefix: Path_, sources: Locator, fallback: Span
 ) -> Diagnostic:
     """One pydantic error → one diagnostic at the YAML position it concerns."""
     kind = err["type"]
@@ -318,11 +318,12 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def validate_model(
-    model: type[BaseModel], data: Any, prefix: Path_, sources: SourceMap, fallback: Span
+    model: type[BaseModel], data: Any, prefix: Path_, sources: Locator, root: Span
 ) -> tuple[Any, list[Diagnostic]]:
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
+        fallback = sources.locate(prefix) or root  # positions are computed only now
         diags = [
             to_diagnostic(e, model, prefix, sources, fallback)
             for e in exc.errors(include_url=False)
@@ -338,8 +339,7 @@ def validate_composed(composed: Composed) -> tuple[ParsedSpec, list[Diagnostic]]
     invalid: set[str] = set()
     for name, tree in composed.teams.items():
         prefix = (TEAMS_DIR, name)
-        span = sources.locate(prefix) or root_span
-        team, team_diags = validate_model(TeamSpec, tree, prefix, sources, span)
+        team, team_diags = validate_model(TeamSpec, tree, prefix, sources, root_span)
         diags.extend(team_diags)
         if team is None:
             invalid.add(name)

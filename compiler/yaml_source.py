@@ -9,9 +9,9 @@ Timestamps stay strings, as OmegaConf reads them, so both loaders agree on every
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -70,6 +70,55 @@ class SourceMap:
 
     def has(self, path: Path_) -> bool:
         return path in self.values
+
+
+class Locator(Protocol):
+    """Anything that says where a config path was written."""
+
+    def locate(self, path: Path_, *, at_key: bool = False) -> Span | None: ...
+
+    def has(self, path: Path_) -> bool: ...
+
+
+class SourceIndex:
+    """The source map of a composed config: eager for the platform files, lazy per team.
+
+    Team files are loaded without positions (see `fast_load`); a team's positions are
+    recomputed by its factory the first time a diagnostic asks where something is.
+    """
+
+    def __init__(
+        self,
+        root: SourceMap,
+        teams: dict[str, Callable[[], SourceMap]] | None = None,
+        teams_key: str = "teams",
+    ) -> None:
+        self.root = root
+        self._factories = dict(teams or {})
+        self._teams: dict[str, SourceMap] = {}
+        self._key = teams_key
+
+    def team(self, name: str) -> SourceMap | None:
+        if name not in self._teams and name in self._factories:
+            self._teams[name] = self._factories[name]()
+        return self._teams.get(name)
+
+    def _split(self, path: Path_) -> tuple[SourceMap | None, Path_]:
+        if len(path) >= 2 and path[0] == self._key and isinstance(path[1], str):
+            return self.team(path[1]), path[2:]
+        return None, path
+
+    def locate(self, path: Path_, *, at_key: bool = False) -> Span | None:
+        team, rest = self._split(path)
+        if team is not None:
+            span = team.locate(rest, at_key=at_key and bool(rest))
+            if span is not None:
+                return span
+        return self.root.locate(path, at_key=at_key)
+
+    def has(self, path: Path_) -> bool:
+        team, rest = self._split(path)
+        return team.has(rest) if team is not None else self.root.has(path)
 
 
 @dataclass
@@ -332,6 +381,104 @@ def read_yaml(path: str, display: str) -> LoadedYaml:
             ],
         )
     return parse_yaml(text, display)
+
+
+class NeedsPositions(Exception):
+    """The fast loader met something unusual: the position-tracking loader must explain it."""
+
+
+class _FastLoader(_Loader):
+    """libyaml plus plain dict construction, rejecting what `parse_yaml` would report."""
+
+
+def _fast_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
+    if node.tag != _MAP:
+        raise NeedsPositions
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            raise NeedsPositions
+        key = loader.construct_object(key_node, deep=True)
+        if key is None:
+            key = "null"
+        if key in mapping:
+            raise NeedsPositions  # duplicate key
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+def _fast_sequence(loader: Any, node: yaml.SequenceNode) -> list[Any]:
+    if node.tag != _SEQ:
+        raise NeedsPositions
+    return [loader.construct_object(child, deep=True) for child in node.value]
+
+
+def _unsupported(loader: Any, node: yaml.Node) -> Any:
+    raise NeedsPositions
+
+
+_FastLoader.add_constructor(_MAP, _fast_mapping)
+_FastLoader.add_constructor(_SEQ, _fast_sequence)
+_FastLoader.add_constructor(_TIMESTAMP, lambda loader, node: node.value)
+for _tag in (
+    "tag:yaml.org,2002:set",
+    "tag:yaml.org,2002:omap",
+    "tag:yaml.org,2002:pairs",
+    "tag:yaml.org,2002:binary",
+    None,
+):
+    _FastLoader.add_constructor(_tag, _unsupported)
+
+
+def _expanded_size(tree: Any) -> tuple[int, int]:
+    """(node count with aliases expanded, depth), memoised so shared subtrees cost once."""
+    memo: dict[int, tuple[int, int]] = {}
+
+    def visit(node: Any) -> tuple[int, int]:
+        if not isinstance(node, dict | list):
+            return 1, 0
+        known = memo.get(id(node))
+        if known is not None:
+            return known
+        children = node.values() if isinstance(node, dict) else node
+        size, depth = 1 + (len(node) if isinstance(node, dict) else 0), 0
+        for child in children:
+            child_size, child_depth = visit(child)
+            size += child_size
+            depth = max(depth, child_depth)
+            if size > MAX_NODES:
+                break
+        memo[id(node)] = result = (size, depth + 1)
+        return result
+
+    return visit(tree)
+
+
+def fast_load(path: str) -> Any:
+    """Load a config file as fast as libyaml allows, without positions.
+
+    Raises `NeedsPositions` for anything a diagnostic must explain (syntax errors, duplicate
+    keys, tags, merge keys, limits, bad encoding): `read_yaml` then reports it with a location.
+    Positions of valid files are computed only when a diagnostic needs them.
+    """
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES or b"\x00" in raw:
+            raise NeedsPositions
+        text = raw.decode("utf-8")
+        loader = _FastLoader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, TypeError, ValueError):
+        raise NeedsPositions from None
+    if "&" in text:
+        size, depth = _expanded_size(data)
+        if size > MAX_NODES or depth > MAX_DEPTH:
+            raise NeedsPositions
+    return {} if data is None else data
 
 
 def walk(tree: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:

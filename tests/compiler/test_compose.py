@@ -30,23 +30,23 @@ def test_source_map_points_at_the_layer_that_set_each_key(configs):
     composed = compose_ok(configs, "env=prod")
     src = composed.sources
     # set in platform.yaml only
-    assert rel(src.values[("platform", "region")], configs) == ("platform.yaml", 14, 11)
+    assert rel(src.locate(("platform", "region")), configs) == ("platform.yaml", 14, 11)
     # overridden by env/prod.yaml
     assert composed.root["node_pools"]["cpu-general"]["max_size"] == 20
-    assert rel(src.values[("node_pools", "cpu-general", "max_size")], configs)[0] == "env/prod.yaml"
+    assert rel(src.locate(("node_pools", "cpu-general", "max_size")), configs)[0] == "env/prod.yaml"
     # untouched sibling still points at platform.yaml
     assert (
-        rel(src.values[("node_pools", "cpu-general", "instance_types")], configs)[0]
+        rel(src.locate(("node_pools", "cpu-general", "instance_types")), configs)[0]
         == "platform.yaml"
     )
     # team keys point at the team file, overlay changes at the overlay
-    assert rel(src.values[("teams", "fraud", "cost_center")], configs) == (
+    assert rel(src.locate(("teams", "fraud", "cost_center")), configs) == (
         "teams/fraud.yaml",
         6,
         14,
     )
     assert (
-        rel(src.values[("teams", "fraud", "endpoints", "fraud-scorer", "min_replicas")], configs)[0]
+        rel(src.locate(("teams", "fraud", "endpoints", "fraud-scorer", "min_replicas")), configs)[0]
         == "env/prod.yaml"
     )
 
@@ -58,8 +58,8 @@ def test_command_line_overrides_win_and_are_located(configs):
     assert composed.environment == "dev"
     assert composed.root["platform"]["region"] == "us-east-1"
     assert composed.teams["fraud"]["quotas"]["gpus"] == 4
-    assert composed.sources.values[("platform", "region")] == Span(CLI_FILE, 1, 9)
-    assert composed.sources.values[("teams", "fraud", "quotas", "gpus")] == Span(CLI_FILE, 1, 35)
+    assert composed.sources.locate(("platform", "region")) == Span(CLI_FILE, 1, 9)
+    assert composed.sources.locate(("teams", "fraud", "quotas", "gpus")) == Span(CLI_FILE, 1, 35)
 
 
 def test_add_and_delete_overrides_on_teams(configs):
@@ -145,7 +145,7 @@ def test_hydra_and_the_position_loader_agree_on_every_value(configs, env):
         )
     expected.pop("teams", None)
     assert composed.root == expected
-    for path in composed.sources.values:
+    for path in composed.sources.root.values:
         if path and path[0] != "teams":
             node = composed.root
             for part in path:
