@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from compiler.diagnostics import Span
-from compiler.yaml_source import MAX_DEPTH, parse_yaml, read_yaml
+from compiler.yaml_source import MAX_DEPTH, NeedsPositions, fast_load, parse_yaml, read_yaml
 
 DOC = """\
 # comment
@@ -123,3 +125,55 @@ def test_object_counts_are_bounded(configs, monkeypatch):
     result = load_platform(configs)
     assert [d.code for d in result.diagnostics] == ["E003"]
     assert result.diagnostics[0].message.startswith("more than 2 teams")
+
+
+TRICKY = [
+    "a: 1\nb: [1, {c: d}]\n",
+    "when: 2026-01-01\nflag: yes\nnothing: ~\nnum: 0x1f\nf: .5\n",
+    "null: 1\n1: one\n2.5: two\n",
+    "a: &x [1, 2]\nb: *x\n",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_fast_and_positional_loaders_agree(text, tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    assert fast_load(str(path)) == parse_yaml(text, "f.yaml").data
+
+
+def test_fast_loader_agrees_on_every_example_file():
+    from tests.conftest import CONFIGS
+
+    for path in CONFIGS.rglob("*.yaml"):
+        assert fast_load(str(path)) == parse_yaml(path.read_text(), str(path)).data, path
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\na: 2\n",
+        "a: !!set {x}\n",
+        "a: [1\n",
+        "<<: {a: 1}\n",
+        "a: &a [*a]\n",
+        "? [1]\n: 2\n",
+        "a: !custom 1\n",
+    ],
+)
+def test_fast_loader_defers_what_needs_a_location(text, tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    with pytest.raises(NeedsPositions):
+        fast_load(str(path))
+    assert parse_yaml(text, "f.yaml").diagnostics  # and the positional loader explains it
+
+
+def test_merge_keys_take_the_positional_path(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("<<: {a: 1}\nb: 2\n")
+    with pytest.raises(NeedsPositions):
+        fast_load(str(path))
+    loaded = parse_yaml(path.read_text(), "m.yaml")
+    assert loaded.data == {"a": 1, "b": 2} and not loaded.diagnostics
