@@ -156,7 +156,6 @@ def test_fast_loader_agrees_on_every_example_file():
         "a: 1\na: 2\n",
         "a: !!set {x}\n",
         "a: [1\n",
-        "<<: {a: 1}\n",
         "a: &a [*a]\n",
         "? [1]\n: 2\n",
         "a: !custom 1\n",
