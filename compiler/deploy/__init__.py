@@ -1,0 +1,1 @@
+"""Deploy targets: the embedded local platform and cloud environments."""

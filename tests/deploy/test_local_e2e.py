@@ -1,0 +1,258 @@
+"""End to end on this machine: deploy the example organisation, predict, redeploy, change, down.
+
+One deployment (module fixture) in a temporary state folder and build folder; its model
+servers are stopped at teardown whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from compiler.cli import main
+from compiler.deploy.local import processes, serving
+from compiler.deploy.local.state import LocalState, load_state
+from tests.conftest import CONFIGS
+
+pytestmark = pytest.mark.e2e
+
+SEARCH_CHANGE = "teams.search.pipelines.train-search-ranker.parameters.max_depth.default=4"
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+    seconds: float
+
+
+@dataclass
+class Deployment:
+    state_dir: Path
+    build_dir: Path
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def mlplat(self, command: str, *args: str) -> Outcome:
+        out, err = io.StringIO(), io.StringIO()
+        argv = [command, "--state-dir", str(self.state_dir), *args]
+        started = time.monotonic()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+        return Outcome(code, out.getvalue(), err.getvalue(), time.monotonic() - started)
+
+    def deploy(self, *overrides: str) -> Outcome:
+        outcome = self.mlplat(
+            "deploy", "--configs", str(CONFIGS), "--build-dir", str(self.build_dir), *overrides
+        )
+        self.outcomes.append(outcome)
+        assert outcome.code == 0, outcome.err + outcome.out
+        return outcome
+
+    @property
+    def state(self) -> LocalState:
+        state = load_state(self.state_dir / "state.json")
+        assert state is not None
+        return state
+
+    def pid(self, endpoint: str) -> int | None:
+        return self.state.endpoints[endpoint].pid
+
+    def predict(self, endpoint: str) -> dict:
+        state = self.state
+        rec = state.endpoints[endpoint]
+        assert rec.status == "serving" and rec.url, rec
+        model = next(m for m in state.models.values() if m.registry_name == rec.registry_name)
+        version = model.get(rec.version or 0)
+        assert version is not None
+        request = serving.example_request(version)
+        assert request is not None
+        return serving.infer(rec.url, request)
+
+    def stop_everything(self) -> None:
+        with contextlib.suppress(Exception):
+            self.mlplat("down")
+        state = load_state(self.state_dir / "state.json") if self.state_dir.exists() else None
+        for rec in state.endpoints.values() if state else ():
+            folder = self.state_dir.resolve() / (rec.server_dir or "")
+            if rec.pid and processes.is_server(rec.pid, folder):
+                processes.stop(rec.pid, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("local")
+    deployment = Deployment(state_dir=root / "state", build_dir=root / "build")
+    try:
+        deployment.deploy()
+        yield deployment
+    finally:
+        deployment.stop_everything()
+
+
+def test_first_deploy_trains_registers_and_serves(local: Deployment) -> None:
+    first = local.outcomes[0]
+    assert "pipeline fraud/train-fraud-model: succeeded" in first.err
+    assert "pipeline search/train-search-ranker: succeeded" in first.err
+    assert (
+        "pipeline search/embed-catalog: skipped: container step 'embed' needs Docker" in first.err
+    )
+    assert "endpoint recsys/ranker: skipped: runtime 'triton'" in first.err
+    state = local.state
+    assert {k: e.status for k, e in state.endpoints.items()} == {
+        "fraud/fraud-scorer": "serving",
+        "search/search-ranker": "serving",
+        "recsys/ranker": "skipped",
+    }
+    fraud = state.models["fraud/fraud-classifier"]
+    assert [v.version for v in fraud.versions] == [1]
+    assert fraud.aliases == {"staging": 1}
+    assert fraud.versions[0].metrics["roc_auc"] > 0.85
+    assert fraud.versions[0].card_check == "passed"
+    assert state.models["recsys/recsys-ranker"].versions == []
+
+
+def test_endpoints_answer_v2_inference_requests(local: Deployment) -> None:
+    for endpoint in ("fraud/fraud-scorer", "search/search-ranker"):
+        response = local.predict(endpoint)
+        assert response["model_version"] == "1"
+        (output,) = response["outputs"]
+        assert output["name"] == "predict_proba" and output["shape"] == [1, 2]
+        assert sum(output["data"]) == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl on this machine")
+def test_the_printed_curl_line_works(local: Deployment) -> None:
+    lines = [line.strip() for line in local.outcomes[0].out.splitlines()]
+    curls = [line for line in lines if line.startswith("curl ")]
+    assert len(curls) == 2
+    answer = subprocess.run(shlex.split(curls[0]), capture_output=True, text=True, timeout=30)
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["outputs"][0]["name"] == "predict_proba"
+
+
+def test_models_are_in_the_mlflow_registry(local: Deployment) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{local.state_dir.resolve() / 'registry' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version_by_alias("fraud.fraud-classifier", "staging")
+    assert int(version.version) == 1
+    assert version.tags["mlplat.pipeline"] == "train-fraud-model"
+    assert version.tags["mlplat.stage"] == "staging"
+    assert version.tags["mlplat.spec_hash"] == local.state.spec_hash
+    assert version.tags["mlplat.git_commit"]
+    run = client.get_run(version.run_id)
+    assert run.data.metrics["roc_auc"] > 0.85
+    assert run.data.tags["mlplat.run_id"] == version.tags["mlplat.run_id"]
+
+
+def test_a_second_deploy_changes_nothing(local: Deployment) -> None:
+    pids = {k: e.pid for k, e in local.state.endpoints.items()}
+    again = local.deploy()
+    assert "ok: no changes" in again.out
+    assert "running" not in again.err and "starting" not in again.err
+    assert {k: e.pid for k, e in local.state.endpoints.items()} == pids
+
+
+def test_changing_one_pipeline_reruns_only_it(local: Deployment) -> None:
+    fraud_pid = local.pid("fraud/fraud-scorer")
+    changed = local.deploy(SEARCH_CHANGE)
+    assert "pipeline search/train-search-ranker: running 2 steps (its spec or code changed)" in (
+        changed.err
+    )
+    assert "fraud/train-fraud-model: running" not in changed.err
+    assert "endpoint search/search-ranker: starting search.search-ranker v2" in changed.err
+    assert "fraud/fraud-scorer: starting" not in changed.err
+    assert local.pid("fraud/fraud-scorer") == fraud_pid
+    assert local.predict("search/search-ranker")["model_version"] == "2"
+
+
+def test_a_crashed_endpoint_is_restarted(local: Deployment) -> None:
+    search_pid = local.pid("search/search-ranker")
+    fraud_pid = local.pid("fraud/fraud-scorer")
+    assert fraud_pid is not None
+    os.kill(fraud_pid, signal.SIGKILL)
+    restarted = local.deploy(SEARCH_CHANGE)
+    assert (
+        "endpoint fraud/fraud-scorer: starting fraud.fraud-classifier v1 (it was not running"
+        in (restarted.err)
+    )
+    assert "pipeline" not in restarted.err.replace("pipelines:", "")
+    assert local.pid("search/search-ranker") == search_pid
+    assert local.predict("fraud/fraud-scorer")["model_version"] == "1"
+
+
+def test_a_failing_step_keeps_the_previous_run_and_other_teams(local: Deployment) -> None:
+    fraud_pid, search_pid = local.pid("fraud/fraud-scorer"), local.pid("search/search-ranker")
+    broken = local.mlplat(
+        "deploy",
+        "--configs",
+        str(CONFIGS),
+        "--build-dir",
+        str(local.build_dir),
+        SEARCH_CHANGE,
+        "teams.fraud.pipelines.train-fraud-model.parameters.n_samples.default=10",
+    )
+    assert broken.code == 1
+    lines = (CONFIGS / "teams" / "fraud.yaml").read_text().splitlines()
+    step_line = lines.index("      make-dataset:") + 2  # the step's first key, 1-based
+    located = re.search(r"teams/fraud\.yaml:(\d+):(\d+): error\[L100\]: (.*)", broken.err)
+    assert located is not None, broken.err
+    assert (int(located[1]), int(located[2])) == (step_line, 9)
+    assert (
+        located[3] == "pipeline 'train-fraud-model' of team 'fraud' failed at step 'make-dataset'"
+    )
+    assert "| ValueError: n_samples must be at least 100, got 10" in broken.err
+    assert "the previous run and its models stay in place" in broken.err
+    state = local.state
+    assert state.pipelines["fraud/train-fraud-model"].status == "failed"
+    assert state.pipelines["search/train-search-ranker"].status == "succeeded"
+    assert [v.version for v in state.models["fraud/fraud-classifier"].versions] == [1]
+    assert (local.pid("fraud/fraud-scorer"), local.pid("search/search-ranker")) == (
+        fraud_pid,
+        search_pid,
+    )
+    assert local.predict("fraud/fraud-scorer")["model_version"] == "1"
+
+    reverted = local.deploy(SEARCH_CHANGE)
+    assert "pipeline fraud/train-fraud-model: unchanged since run" in reverted.err
+    assert "running" not in reverted.err
+    assert local.state.pipelines["fraud/train-fraud-model"].status == "succeeded"
+
+
+def test_status_shows_the_deployment(local: Deployment) -> None:
+    text = local.mlplat("status")
+    assert text.code == 0
+    assert "search/train-search-ranker  succeeded" in text.out
+    search_model = next(line for line in text.out.splitlines() if "search/search-ranker  " in line)
+    assert "search.search-ranker v2" in search_model and "@staging" in search_model
+    fraud_line = next(line for line in text.out.splitlines() if "fraud/fraud-scorer" in line)
+    assert " ready " in fraud_line and "/v2/models/fraud-scorer" in fraud_line
+    data = json.loads(local.mlplat("status", "--format", "json").out)
+    assert data["endpoints"]["search/search-ranker"]["ready"] is True
+
+
+def test_down_stops_the_servers_and_keeps_the_data(local: Deployment) -> None:
+    pids = [e.pid for e in local.state.endpoints.values() if e.pid]
+    urls = [e.url for e in local.state.endpoints.values() if e.status == "serving"]
+    down = local.mlplat("down")
+    assert down.code == 0 and "ok: stopped 2 endpoints" in down.out
+    assert not any(processes.is_alive(pid) for pid in pids)
+    assert not any(serving.http_ok(f"{url}/ready") for url in urls if url)
+    assert {e.status for e in local.state.endpoints.values()} == {"stopped", "skipped"}
+    assert (local.state_dir / "registry" / "mlflow.db").exists()
+    assert local.state.models["search/search-ranker"].latest() is not None
