@@ -10,7 +10,7 @@ MLPLAT := $(BIN)/mlplat
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install validate compile plan deploy test check lint format typecheck schemas codeowners golden lock clean distclean
+.PHONY: help install validate compile plan deploy test check lint format typecheck schemas codeowners fuzz golden bench-kfp lock clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,8 +30,11 @@ validate: $(STAMP) ## validate the specs of ENV (no output written)
 compile: $(STAMP) ## validate and compile ENV into build/ENV/
 	$(MLPLAT) compile --env $(ENV)
 
-deploy: $(STAMP) ## deploy ENV (local: the embedded platform on this machine)
-	$(MLPLAT) compile --env $(ENV)
+plan: $(STAMP) ## plan ENV's cloud resources into build/ENV/ (report.md); BASE=REF|DIR compares with it
+	$(MLPLAT) plan --env $(ENV) $(if $(BASE),--base $(BASE)) $(PLAN_ARGS)
+
+deploy: $(STAMP) ## deploy ENV (local: pipelines, registry and endpoints on this machine)
+	$(MLPLAT) deploy --env $(ENV)
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest -q $(PYTEST_ARGS)
@@ -55,8 +58,14 @@ schemas: $(STAMP) ## regenerate the committed JSON Schema in schemas/json/
 codeowners: $(STAMP) ## regenerate .github/CODEOWNERS from the team specs
 	$(MLPLAT) codeowners
 
+fuzz: $(STAMP) ## long fuzz run of the config loader (FUZZ_EXAMPLES cases, default 2000)
+	MLPLAT_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(BIN)/pytest -q -s -p no:cacheprovider tests/fuzz
+
 golden: $(STAMP) ## regenerate golden files under tests/golden/ (review the diff)
 	MLPLAT_UPDATE_GOLDEN=1 $(BIN)/pytest -q -m golden tests
+
+bench-kfp: $(STAMP) ## compile cost per pipeline (dsl build vs kfp compile)
+	$(BIN)/python benchmarks/kfp_compile.py --env $(ENV)
 
 lock: ## re-resolve and pin every dependency into requirements.lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock

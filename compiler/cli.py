@@ -149,6 +149,11 @@ COMMAND_MODULES = (
     "compile",
     "schema",
     "codeowners",
+    "plan",
+    "deploy",
+    "status",
+    "down",
+    "destroy",
 )
 
 

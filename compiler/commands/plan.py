@@ -1,0 +1,67 @@
+"""`mlplat plan`: run the Pulumi program under mocks and write the review of what changes.
+
+Writes `build/<env>/` (compile outputs, plan.json, changes.json, manifests/, report.md) and
+compares with `--base` (a git revision, default the merge base with main, or an earlier
+build folder). Needs no cloud account and no Pulumi CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from compiler.cli import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    Console,
+    add_common_args,
+    overrides_of,
+    run_frontend,
+)
+from compiler.diagnostics import has_errors
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    started = time.perf_counter()
+    result, _ = run_frontend(args, console)
+    if not result.ok:
+        console.diagnostics(result.diagnostics)
+        return EXIT_INVALID
+    console.progress("loading Pulumi ...")
+    from compiler.plan.baseline import BaselineError, resolve_baseline
+    from compiler.plan.outputs import plan_outputs
+
+    try:
+        baseline = resolve_baseline(
+            args.base, Path(args.configs), overrides_of(args), progress=console.progress
+        )
+    except BaselineError as exc:
+        console.diagnostics([*result.diagnostics, exc.diagnostic])
+        return EXIT_USAGE
+    outcome = plan_outputs(result, baseline, Path(args.build_dir), progress=console.progress)
+    console.diagnostics([*result.diagnostics, *outcome.diagnostics])
+    if has_errors(outcome.diagnostics):
+        return EXIT_INVALID
+    seconds = time.perf_counter() - started
+    console.result(
+        f"ok: wrote {outcome.target}/ ({outcome.summary()}) against {baseline.label} "
+        f"in {seconds:.1f}s; review {outcome.target}/report.md"
+    )
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "plan", help="plan the cloud resources of ENV and write build/<env>/report.md"
+    )
+    add_common_args(parser)
+    parser.add_argument("--build-dir", default="build", help="build folder (default: build)")
+    parser.add_argument(
+        "--base",
+        metavar="REF|DIR",
+        help="baseline: a git revision whose configs/ are planned, or an earlier build folder "
+        "with plan.json (default: the merge base of HEAD with main)",
+    )
+    parser.set_defaults(func=run)

@@ -1,0 +1,326 @@
+"""Run the Pulumi program in-process under Pulumi's mocks and record every registration.
+
+Pulumi's `MockMonitor` receives each `RegisterResource` request: type, name, inputs, parent,
+provider, dependencies and the options that matter for review (protect, retain on delete,
+ignore changes). A subclass records them; `PlanMocks` answers with outputs derived only
+from the resource's type and name (ids, ARNs, the cluster's OIDC issuer), so two runs of
+the same IR give byte-identical plans. No CLI, no cloud account, no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import hashlib
+import json
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+from compiler.ir import PlatformIR
+from compiler.plan.model import Plan, PlannedResource, ResourceKind
+from platform_iac.naming import PLAN_ACCOUNT_ID, SpecRef, spec_ref
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDERS_SPEC = SpecRef("platform", "providers")
+_EC2_ID_PREFIX = {
+    "Vpc": "vpc",
+    "Subnet": "subnet",
+    "InternetGateway": "igw",
+    "NatGateway": "nat",
+    "Eip": "eipalloc",
+    "RouteTable": "rtb",
+    "RouteTableAssociation": "rtbassoc",
+    "VpcEndpoint": "vpce",
+    "DefaultSecurityGroup": "sg",
+    "LaunchTemplate": "lt",
+}
+
+
+def _hex(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("::".join(parts).encode()).hexdigest()[:length]
+
+
+def normalise(value: Any) -> Any:
+    """Pulumi hands numbers over as floats: whole ones become ints again, for YAML and diffs."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): normalise(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [normalise(v) for v in value]
+    return value
+
+
+class PlanMocks(Mocks):
+    """Deterministic stand-ins for what AWS would return; Kubernetes objects echo their inputs."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self._local = threading.local()
+        self._provider_regions: dict[str, str] = {}
+
+    def last_inputs(self) -> dict[str, Any]:
+        return getattr(self._local, "inputs", {})
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self._local.inputs = args.inputs
+        if args.typ == "pulumi:providers:aws" and args.inputs.get("region"):
+            self._provider_regions[args.name] = str(args.inputs["region"])
+        region = self.region
+        if args.provider:
+            provider_name = args.provider.rsplit("::", 1)[0].rsplit("::", 1)[-1]
+            region = self._provider_regions.get(provider_name, region)
+        return self.outputs(args.typ, args.name, dict(args.inputs), region)
+
+    def outputs(
+        self, typ: str, name: str, inputs: dict[str, Any], region: str
+    ) -> tuple[str, dict[str, Any]]:
+        package, module, kind = [*typ.split(":", 2), "", ""][:3]
+        account = PLAN_ACCOUNT_ID
+        service = module.split("/", 1)[0]
+        out = dict(inputs)
+        if package == "pulumi" and module == "providers":
+            return f"{kind}-provider", out
+        if package == "kubernetes":
+            meta = inputs.get("metadata") or {}
+            ident = "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p) or name
+            return ident, out
+        if typ == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket", name)
+            out.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
+            return bucket, out
+        if typ == "aws:iam/role:Role":
+            role = inputs.get("name", name)
+            out.update(name=role, arn=f"arn:aws:iam::{account}:role/{role}")
+            return role, out
+        if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            host = str(inputs.get("url", "")).removeprefix("https://")
+            arn = f"arn:aws:iam::{account}:oidc-provider/{host}"
+            out["arn"] = arn
+            return arn, out
+        if typ == "aws:kms/key:Key":
+            digest = _hex(typ, name, length=32)
+            key_id = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
+            out.update(keyId=key_id, arn=f"arn:aws:kms:{region}:{account}:key/{key_id}")
+            return key_id, out
+        if typ == "aws:eks/cluster:Cluster":
+            cluster = inputs.get("name", name)
+            issuer = _hex(typ, name, length=32).upper()
+            out.update(
+                name=cluster,
+                arn=f"arn:aws:eks:{region}:{account}:cluster/{cluster}",
+                endpoint=f"https://{issuer}.gr7.{region}.eks.amazonaws.com",
+                certificateAuthority={"data": base64.b64encode(b"plan-ca").decode()},
+                identities=[
+                    {"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{issuer}"}]}
+                ],
+            )
+            return cluster, out
+        if typ == "aws:eks/nodeGroup:NodeGroup":
+            group = inputs.get("nodeGroupName", name)
+            out.update(
+                nodeGroupName=group,
+                arn=f"arn:aws:eks:{region}:{account}:nodegroup/{inputs.get('clusterName')}/{group}",
+            )
+            return f"{inputs.get('clusterName')}:{group}", out
+        if package == "aws" and service == "ec2" and kind in _EC2_ID_PREFIX:
+            ident = f"{_EC2_ID_PREFIX[kind]}-{_hex(typ, name)}"
+            out.setdefault("arn", f"arn:aws:ec2:{region}:{account}:{kind.lower()}/{ident}")
+            if kind == "LaunchTemplate":
+                out["latestVersion"] = 1
+            return ident, out
+        ident = inputs.get("name") or name
+        out.setdefault("arn", f"arn:aws:{service}:{region}:{account}:{kind.lower()}/{ident}")
+        return str(ident), out
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        region, account = self.region, PLAN_ACCOUNT_ID
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": account,
+                "arn": f"arn:aws:iam::{account}:role/plan",
+                "userId": "PLAN",
+                "id": account,
+            }
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = "abcdef"
+            return {
+                "id": region,
+                "names": [f"{region}{c}" for c in letters],
+                "zoneIds": [f"{region[:2]}{region.split('-')[-1]}-az{i + 1}" for i in range(6)],
+                "state": "available",
+            }
+        if args.token == "aws:ec2/getSubnets:getSubnets":
+            seed = json.dumps(args.args.get("filters") or [], sort_keys=True, default=str)
+            return {"id": region, "ids": [f"subnet-{_hex(seed, str(i))}" for i in range(3)]}
+        return {}
+
+
+@dataclass
+class _Request:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    remote: bool
+    provider: str
+    dependencies: tuple[str, ...]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    ignore_changes: tuple[str, ...]
+    inputs: dict[str, Any]
+
+
+class RecordingMonitor(MockMonitor):
+    """Pulumi's mock monitor, plus a record of every registration request."""
+
+    def __init__(self, mocks: PlanMocks) -> None:
+        super().__init__(mocks)
+        self.plan_mocks = mocks
+        self.requests: list[_Request] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == STACK_TYPE:
+            return response
+        urn = self.make_urn(request.parent, request.type, request.name)
+        recorded = _Request(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=bool(request.custom),
+            remote=bool(request.remote),
+            provider=request.provider,
+            dependencies=tuple(request.dependencies),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=tuple(request.ignoreChanges),
+            inputs=self.plan_mocks.last_inputs(),
+        )
+        with self._lock:
+            self.requests.append(recorded)
+        return response
+
+
+def resource_key(urn: str) -> str:
+    """`urn:pulumi:<stack>::<project>::<type chain>::<name>` → `<type chain>::<name>`."""
+    if not urn:
+        return ""
+    rest = urn.split("::", 2)[2]
+    return rest.removeprefix(f"{STACK_TYPE}$")
+
+
+def _to_plan(ir: PlatformIR, requests: list[_Request]) -> Plan:
+    by_urn = {r.urn: r for r in requests}
+    chains: dict[str, str] = {}
+
+    def chain(request: _Request) -> str:
+        """The full type chain, as the Pulumi engine builds URNs (the mock keeps one level)."""
+        if request.urn not in chains:
+            parent = by_urn.get(request.parent)
+            chains[request.urn] = f"{chain(parent)}${request.type}" if parent else request.type
+        return chains[request.urn]
+
+    def key(urn: str) -> str:
+        return f"{chain(by_urn[urn])}::{by_urn[urn].name}"
+
+    def provider_key(reference: str) -> str | None:
+        urn = reference.rsplit("::", 1)[0] if reference else ""
+        return key(urn) if urn in by_urn else None
+
+    def owner(request: _Request) -> SpecRef:
+        current: _Request | None = request
+        while current is not None:
+            if not current.custom and not current.remote:
+                ref = spec_ref(current.type, current.name)
+                if ref is not None:
+                    return ref
+            current = by_urn.get(current.parent)
+        return PROVIDERS_SPEC
+
+    resources = []
+    for request in requests:
+        kind: ResourceKind = (
+            "resource" if request.custom else "remote" if request.remote else "component"
+        )
+        resources.append(
+            PlannedResource(
+                key=key(request.urn),
+                type=request.type,
+                name=request.name,
+                kind=kind,
+                parent=key(request.parent) if request.parent in by_urn else None,
+                provider=provider_key(request.provider),
+                inputs=normalise(request.inputs),
+                dependencies=tuple(sorted({key(d) for d in request.dependencies if d in by_urn})),
+                protect=request.protect,
+                retain_on_delete=request.retain_on_delete,
+                delete_before_replace=request.delete_before_replace,
+                ignore_changes=tuple(sorted(request.ignore_changes)),
+                spec=owner(request),
+            )
+        )
+    resources.sort(key=lambda r: r.key)
+    counts = Counter(r.key for r in resources)
+    duplicates = sorted(k for k, n in counts.items() if n > 1)
+    if duplicates:
+        raise ValueError(f"the program registers these resources twice: {duplicates[:5]}")
+    return Plan(
+        environment=ir.environment,
+        target=ir.target,
+        project=ir.platform.pulumi.project,
+        stack=ir.platform.pulumi.stack,
+        kubernetes_version=ir.platform.kubernetes_version,
+        resources=tuple(resources),
+    )
+
+
+def run_program(ir: PlatformIR, program: Callable[[PlatformIR], object] | None = None) -> Plan:
+    """Register the platform of `ir` under mocks and return what was registered.
+
+    Exceptions raised by the program propagate. Python's cyclic GC is paused while the
+    program runs: it is a large share of the registration cost (NOTES.md).
+    """
+    if program is None:
+        from platform_iac.program import build_platform
+
+        program = build_platform
+    mocks = PlanMocks(ir.platform.region)
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=ir.platform.pulumi.project,
+        stack=ir.platform.pulumi.stack,
+        preview=False,
+        monitor=monitor,
+    )
+    chosen = program
+
+    def main() -> None:
+        chosen(ir)
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with warnings.catch_warnings():
+            # pulumi-aws warns about its own deprecated resources when its modules load
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_aws\.")
+            pulumi.runtime.test(main)()
+    finally:
+        if enabled:
+            gc.enable()
+    return _to_plan(ir, monitor.requests)

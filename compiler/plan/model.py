@@ -1,0 +1,131 @@
+"""The recorded plan: every resource the program registers, in a stable, diffable form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from platform_iac.naming import SpecRef
+
+PLAN_SCHEMA_VERSION = 1
+ResourceKind = Literal["resource", "component", "remote"]
+"""A provider-managed resource, a grouping component, or a component run by a provider
+(Helm-free manifests and kustomizations expanded at deploy time)."""
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    key: str
+    """Stable identity: the URN without stack and project (`<type chain>::<name>`)."""
+    type: str
+    name: str
+    kind: ResourceKind
+    parent: str | None
+    provider: str | None
+    inputs: dict[str, Any]
+    dependencies: tuple[str, ...]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    ignore_changes: tuple[str, ...]
+    spec: SpecRef
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return (
+            self.kind == "resource"
+            and self.type.startswith("kubernetes:")
+            and "apiVersion" in self.inputs
+            and "kind" in self.inputs
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "type": self.type,
+            "name": self.name,
+            "kind": self.kind,
+            "parent": self.parent,
+            "provider": self.provider,
+            "inputs": self.inputs,
+            "dependencies": list(self.dependencies),
+            "protect": self.protect,
+            "retain_on_delete": self.retain_on_delete,
+            "delete_before_replace": self.delete_before_replace,
+            "ignore_changes": list(self.ignore_changes),
+            "spec": {"kind": self.spec.kind, "name": self.spec.name, "team": self.spec.team},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlannedResource:
+        spec = data["spec"]
+        return cls(
+            key=data["key"],
+            type=data["type"],
+            name=data["name"],
+            kind=data["kind"],
+            parent=data["parent"],
+            provider=data["provider"],
+            inputs=data["inputs"],
+            dependencies=tuple(data["dependencies"]),
+            protect=data["protect"],
+            retain_on_delete=data["retain_on_delete"],
+            delete_before_replace=data["delete_before_replace"],
+            ignore_changes=tuple(data["ignore_changes"]),
+            spec=SpecRef(spec["kind"], spec["name"], spec["team"]),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    environment: str
+    target: str
+    project: str
+    stack: str
+    kubernetes_version: str
+    resources: tuple[PlannedResource, ...] = field(default=())
+
+    def __iter__(self) -> Iterator[PlannedResource]:
+        return iter(self.resources)
+
+    def by_key(self) -> dict[str, PlannedResource]:
+        return {r.key: r for r in self.resources}
+
+    def managed(self) -> list[PlannedResource]:
+        """What a deploy creates, updates or deletes (components only group them)."""
+        return [r for r in self.resources if r.kind != "component"]
+
+    def to_json(self) -> str:
+        by_type: dict[str, int] = {}
+        for resource in self.managed():
+            by_type[resource.type] = by_type.get(resource.type, 0) + 1
+        data = {
+            "schema_version": PLAN_SCHEMA_VERSION,
+            "environment": self.environment,
+            "target": self.target,
+            "project": self.project,
+            "stack": self.stack,
+            "kubernetes_version": self.kubernetes_version,
+            "summary": {"resources": len(self.managed()), "by_type": by_type},
+            "resources": [r.to_json() for r in self.resources],
+        }
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        data = json.loads(text)
+        if data.get("schema_version") != PLAN_SCHEMA_VERSION:
+            raise ValueError(
+                f"plan schema version {data.get('schema_version')} is not "
+                f"{PLAN_SCHEMA_VERSION}: re-plan the baseline with this version of mlplat"
+            )
+        return cls(
+            environment=data["environment"],
+            target=data["target"],
+            project=data["project"],
+            stack=data["stack"],
+            kubernetes_version=data["kubernetes_version"],
+            resources=tuple(PlannedResource.from_json(r) for r in data["resources"]),
+        )

@@ -1,0 +1,171 @@
+"""The whole program: the platform of one environment, from its IR.
+
+Never creates resources inside `apply()` (preview and up would disagree) and never reads
+anything but the IR, so the plan under mocks and a real deploy register the same resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from compiler.ir import Bucket, PlatformIR
+from platform_iac.cluster import ClusterNetwork, ClusterNetworkArgs
+from platform_iac.identity import TeamIdentity, TeamIdentityArgs
+from platform_iac.naming import aws_tags, developer_role_name, endpoint_component_name, team_group
+from platform_iac.node_pools import NodePoolArgs, NodePoolGroup
+from platform_iac.services import PlatformServices, PlatformServicesArgs
+from platform_iac.serving import ServingEndpoint, ServingEndpointArgs
+from platform_iac.storage import Storage, StorageArgs
+from platform_iac.tenancy import TeamTenancy, TeamTenancyArgs
+
+
+@dataclass(frozen=True)
+class PlatformResources:
+    """The building blocks, for stack outputs and tests."""
+
+    cluster: ClusterNetwork
+    node_pools: dict[str, NodePoolGroup]
+    storage: Storage
+    services: PlatformServices
+    tenancy: dict[str, TeamTenancy]
+    identity: dict[str, TeamIdentity]
+    endpoints: dict[str, ServingEndpoint]
+
+
+def models_bucket(ir: PlatformIR) -> Bucket | None:
+    """Where serving reads models from: the first bucket with purpose 'models'."""
+    for name in sorted(ir.buckets):
+        if ir.buckets[name].purpose == "models":
+            return ir.buckets[name]
+    return None
+
+
+def build_platform(ir: PlatformIR) -> PlatformResources:
+    """Register every resource of the environment described by `ir`."""
+    platform = ir.platform
+    tags = aws_tags(ir)
+    cloud = aws.Provider("aws", region=platform.region)
+    on_aws = pulumi.ResourceOptions(providers=[cloud])
+    account_id = aws.get_caller_identity_output(
+        opts=pulumi.InvokeOutputOptions(provider=cloud)
+    ).account_id
+
+    cluster = ClusterNetwork(
+        "cluster",
+        ClusterNetworkArgs(
+            cluster_name=platform.cluster_name,
+            kubernetes_version=platform.kubernetes_version,
+            region=platform.region,
+            spec=platform.cluster,
+            tags=tags,
+        ),
+        opts=on_aws,
+    )
+    kube = k8s.Provider(
+        "kubernetes",
+        kubeconfig=cluster.kubeconfig,
+        delete_unreachable=False,
+    )
+    node_pools = {
+        name: NodePoolGroup(
+            name,
+            NodePoolArgs(
+                pool=pool,
+                cluster_name=cluster.cluster_name,
+                name_prefix=platform.cluster_name,
+                subnet_ids=cluster.private_subnet_ids,
+                node_role_arn=cluster.node_role_arn,
+                node_role_ready=cluster.node_role_ready,
+                tags=tags,
+            ),
+            opts=on_aws,
+        )
+        for name, pool in sorted(ir.node_pools.items())
+    }
+    storage = Storage(
+        "storage",
+        StorageArgs(
+            organisation=platform.organisation,
+            environment=ir.environment,
+            buckets=ir.buckets,
+            account_id=account_id,
+            tags=tags,
+            region=platform.region,
+        ),
+        opts=on_aws,
+    )
+    services = PlatformServices(
+        "services",
+        PlatformServicesArgs(
+            cluster_name=platform.cluster_name,
+            region=platform.region,
+            kfp_version=platform.kfp.version,
+            gpu_pools=sorted(n for n, p in ir.node_pools.items() if p.has_gpu),
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            tags=tags,
+            after=[node_pools[platform.default_node_pool].node_group],
+        ),
+        opts=pulumi.ResourceOptions(providers=[cloud, kube]),
+    )
+
+    encrypted = frozenset(set(storage.buckets) - {storage.log_bucket})
+    bucket_arns = {name: bucket.arn for name, bucket in storage.buckets.items()}
+    tenancy: dict[str, TeamTenancy] = {}
+    identity: dict[str, TeamIdentity] = {}
+    endpoints: dict[str, ServingEndpoint] = {}
+    models = models_bucket(ir)
+    for name, team in sorted(ir.teams.items()):
+        group = team_group(name)
+        tenancy[name] = TeamTenancy(
+            name,
+            TeamTenancyArgs(team=team, kubernetes_version=platform.kubernetes_version, group=group),
+            opts=pulumi.ResourceOptions(providers=[kube]),
+        )
+        identity[name] = TeamIdentity(
+            name,
+            TeamIdentityArgs(
+                team=team,
+                developer_role_name=developer_role_name(ir, name),
+                group=group,
+                cluster_name=cluster.cluster_name,
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer=cluster.oidc_issuer,
+                bucket_arns=bucket_arns,
+                encrypted_buckets=encrypted,
+                kms_key_arn=storage.kms_key_arn,
+                region=platform.region,
+                account_id=account_id,
+                namespace=tenancy[name].namespace,
+                tags=aws_tags(ir, team),
+            ),
+            opts=pulumi.ResourceOptions(providers=[cloud, kube]),
+        )
+        for endpoint in team.endpoints.values():
+            if models is None:
+                raise ValueError(
+                    f"endpoint {name}/{endpoint.name} needs a bucket with purpose 'models' "
+                    "to read its model from"
+                )
+            key = endpoint_component_name(name, endpoint.name)
+            endpoints[key] = ServingEndpoint(
+                key,
+                ServingEndpointArgs(
+                    endpoint=endpoint,
+                    pool=ir.node_pools[endpoint.node_pool],
+                    models_bucket=models.physical_name,
+                    after=[tenancy[name].namespace, identity[name], *services.ready],
+                ),
+                opts=pulumi.ResourceOptions(providers=[kube]),
+            )
+
+    pulumi.export("cluster_name", cluster.cluster_name)
+    pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))
+    pulumi.export(
+        "buckets", {name: bucket.bucket_id for name, bucket in sorted(storage.buckets.items())}
+    )
+    return PlatformResources(cluster, node_pools, storage, services, tenancy, identity, endpoints)

@@ -1,0 +1,75 @@
+"""Every Kubernetes object validates (strict) for the spec's version; InferenceService
+predictors are checked as pods; broken objects are caught."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from compiler.plan.manifests import (
+    KubeObject,
+    kubernetes_objects,
+    manifest_files,
+    predictor_pod,
+    validate_objects,
+)
+
+
+@pytest.mark.parametrize("which", ["prod", "variant"])
+def test_all_manifests_pass_strict_validation(request, which):
+    plan = request.getfixturevalue(which)
+    objects = kubernetes_objects(plan)
+    report = validate_objects(objects, plan.kubernetes_version)
+    assert report.problems == []
+    assert report.objects + report.pod_templates == len(objects)
+    assert report.pod_templates == (3 if which == "prod" else 2)
+    kinds = {o.manifest["kind"] for o in objects}
+    assert {"Namespace", "NetworkPolicy", "Role", "RoleBinding", "ServiceAccount"} <= kinds
+    if which == "variant":
+        assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds
+
+
+def test_manifest_files_are_the_recorded_objects(prod):
+    objects = kubernetes_objects(prod)
+    files = manifest_files(objects)
+    assert len(files) == len(objects)
+    namespace = yaml.safe_load(files["manifests/_cluster.namespace.team-fraud.yaml"])
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert "manifests/knative-serving.configmap.config-features.patch.yaml" in files
+    assert "manifests/team-recsys.inferenceservice.ranker.yaml" in files
+
+
+def _broken(obj: KubeObject, edit) -> KubeObject:
+    manifest = copy.deepcopy(obj.manifest)
+    edit(manifest)
+    return KubeObject(obj.path, manifest, obj.resource, obj.patch)
+
+
+def test_misspelled_fields_and_bad_pod_templates_are_caught(prod):
+    objects = {o.path: o for o in kubernetes_objects(prod)}
+    policy = objects["manifests/team-fraud.networkpolicy.default-deny.yaml"]
+    isvc = objects["manifests/team-recsys.inferenceservice.ranker.yaml"]
+    broken = [
+        _broken(policy, lambda m: m["spec"].update(podSelectr={})),
+        _broken(isvc, lambda m: m["spec"]["predictor"]["model"].update(securityContxt={})),
+        _broken(isvc, lambda m: m["spec"]["predictor"].update(nodeSelector="gpu-t4")),
+    ]
+    report = validate_objects(broken, prod.kubernetes_version)
+    found = sorted((p.path, p.where) for p in report.problems)
+    assert found == [
+        ("manifests/team-fraud.networkpolicy.default-deny.yaml", "spec"),
+        ("manifests/team-recsys.inferenceservice.ranker.yaml", "spec.containers.0"),
+        ("manifests/team-recsys.inferenceservice.ranker.yaml", "spec.nodeSelector"),
+    ]
+    assert any("podSelectr" in p.message for p in report.problems)
+
+
+def test_predictor_pod_keeps_pod_fields_and_drops_kserve_ones(prod):
+    isvc = next(o for o in kubernetes_objects(prod) if o.manifest["kind"] == "InferenceService")
+    pod = predictor_pod(isvc.manifest)
+    assert pod["kind"] == "Pod" and "minReplicas" not in pod["spec"]
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "kserve-container" and "storageUri" not in container
+    assert pod["spec"]["serviceAccountName"].endswith("-workload")

@@ -1,0 +1,31 @@
+"""The pull-request workflow runs make targets and finds its comment by the report's marker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from compiler.plan.report import MARKER
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_pr_workflow_uses_make_targets_and_the_report_marker():
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "pr.yml").read_text())
+    steps = workflow["jobs"]["plan"]["steps"]
+    commands = [s["run"] for s in steps if "run" in s]
+    assert all(c.lstrip().startswith(("make ", "set -o pipefail")) for c in commands)
+    assert any("make validate" in c for c in commands)
+    (plan,) = [c for c in commands if "make -s plan" in c]
+    assert "BASE=origin/${{ github.base_ref }}" in plan and "> diagnostics.json" in plan
+    (comment,) = [s for s in steps if s.get("uses", "").startswith("actions/github-script")]
+    assert f"'{MARKER}'" in comment["with"]["script"]
+    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert "diagnostics.json" in upload["with"]["path"] and upload["if"] == "always()"
+
+
+def test_make_plan_passes_base_and_arguments():
+    makefile = (REPO / "Makefile").read_text()
+    assert "\n\t$(MLPLAT) plan --env $(ENV) $(if $(BASE),--base $(BASE)) $(PLAN_ARGS)\n" in makefile

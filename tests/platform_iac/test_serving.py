@@ -1,0 +1,107 @@
+"""Serving under mocks: an InferenceService per endpoint, or Deployment + Service + HPA for a
+custom image; placed on its pool, restricted, under the team's service account."""
+
+from __future__ import annotations
+
+import pytest
+
+from compiler.ir import NODE_POOL_LABEL
+from tests.platform_iac.planning import CUSTOM_IMAGE, of_type, one
+
+ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.fixture(scope="module")
+def ranker(prod):
+    return one(prod, ISVC, "team-recsys/ranker").inputs
+
+
+def test_one_inference_service_per_endpoint(prod):
+    assert sorted(r.name for r in of_type(prod, ISVC)) == [
+        "team-fraud/fraud-scorer",
+        "team-recsys/ranker",
+        "team-search/search-ranker",
+    ]
+
+
+def test_runtime_replicas_autoscaling_and_canary_come_from_the_spec(ranker):
+    predictor = ranker["spec"]["predictor"]
+    assert predictor["model"]["runtime"] == "kserve-tritonserver"
+    assert predictor["model"]["modelFormat"] == {"name": "pytorch"}
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 4)
+    assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("rps", 200)
+    assert predictor["canaryTrafficPercent"] == 10
+    assert predictor["model"]["storageUri"] == "s3://acme-prod-models/recsys/recsys-ranker/2/"
+    assert ranker["metadata"]["annotations"]["mlplat.io/stable-version"] == "1"
+
+
+def test_gpu_endpoint_is_placed_on_its_pool_and_requests_its_gpu(ranker):
+    predictor = ranker["spec"]["predictor"]
+    assert predictor["nodeSelector"] == {NODE_POOL_LABEL: "gpu-t4"}
+    assert predictor["tolerations"] == [
+        {"key": "nvidia.com/gpu", "effect": "NoSchedule", "operator": "Equal", "value": "present"}
+    ]
+    resources = predictor["model"]["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == resources["requests"]["nvidia.com/gpu"] == "1"
+    assert resources["requests"]["cpu"] == "2" and resources["requests"]["memory"] == "8Gi"
+
+
+@pytest.mark.parametrize(
+    "name", ["team-fraud/fraud-scorer", "team-recsys/ranker", "team-search/search-ranker"]
+)
+def test_every_predictor_is_restricted_and_probed_under_the_team_account(prod, name):
+    predictor = one(prod, ISVC, name).inputs["spec"]["predictor"]
+    team = name.split("/")[0].removeprefix("team-")
+    assert predictor["serviceAccountName"] == f"{team}-workload"
+    assert predictor["securityContext"]["runAsNonRoot"] is True
+    assert predictor["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert predictor["model"]["securityContext"] == RESTRICTED_CONTAINER
+    assert predictor["model"]["readinessProbe"]["httpGet"]["port"] == 8080
+    assert predictor["model"]["livenessProbe"]["httpGet"]["path"]
+
+
+def test_cpu_endpoint_tolerates_nothing(prod):
+    predictor = one(prod, ISVC, "team-fraud/fraud-scorer").inputs["spec"]["predictor"]
+    assert predictor["nodeSelector"] == {NODE_POOL_LABEL: "cpu-general"}
+    assert "tolerations" not in predictor
+    assert "canaryTrafficPercent" not in predictor
+
+
+def test_custom_image_gets_deployment_service_autoscaler_and_budget(variant):
+    assert "team-fraud/fraud-scorer" not in {r.name for r in of_type(variant, ISVC)}
+    deployment = one(variant, "kubernetes:apps/v1:Deployment", "team-fraud/fraud-scorer").inputs
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == CUSTOM_IMAGE
+    assert container["securityContext"] == RESTRICTED_CONTAINER
+    assert pod["serviceAccountName"] == "fraud-workload"
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["nodeSelector"] == {NODE_POOL_LABEL: "cpu-general"}
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "http"}
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    assert deployment["spec"]["template"]["metadata"]["labels"].items() >= labels.items()
+    service = one(variant, "kubernetes:core/v1:Service", "team-fraud/fraud-scorer").inputs["spec"]
+    assert service["selector"] == labels and service["type"] == "ClusterIP"
+    hpa = one(
+        variant, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "team-fraud/fraud-scorer"
+    ).inputs["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 3)
+    assert hpa["metrics"] == [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 20},
+            },
+        }
+    ]
+    budget = one(
+        variant, "kubernetes:policy/v1:PodDisruptionBudget", "team-fraud/fraud-scorer"
+    ).inputs
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": labels}}
