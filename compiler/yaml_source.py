@@ -323,6 +323,8 @@ def parse_yaml(text: str, file: str) -> LoadedYaml:
             [error("E003", "YAML nesting is too deep", start, "flatten the structure")],
         )
     builder.sources.values.setdefault((), _span(file, node.start_mark))
+    if data is None:  # an explicit null document is as empty as an empty file
+        data = {}
     return LoadedYaml(data, builder.sources, builder.diagnostics, package_header(text))
 
 

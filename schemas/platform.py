@@ -123,7 +123,7 @@ class KfpSpec(SpecModel):
 class PlatformDefaults(SpecModel):
     """Defaults applied to every team unless a spec says otherwise."""
 
-    step_resources: Resources = Resources(cpu=500, memory=1024**3)
+    step_resources: Resources = Resources(cpu="500m", memory="1Gi")
     """Requests of a pipeline step or serving replica that sets none."""
     step_timeout: Duration = 6 * 3600
     """Timeout of a pipeline step that sets none."""
