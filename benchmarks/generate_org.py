@@ -1,0 +1,193 @@
+"""Generate a synthetic but realistic organisation of N teams, deterministic by seed.
+
+Each team gets owners, quotas, bucket grants, 2-5 pipelines of 3-8 steps (one python
+pipeline built from the example components, the rest container DAGs, some on GPUs), a
+model per pipeline and 1-3 endpoints. Platform files (node pools sized for the quotas,
+buckets, policies, environments) are written alongside, so the result is a complete
+`configs/` folder that `mlplat validate --configs DIR` accepts.
+
+    python benchmarks/generate_org.py --teams 100 --seed 1 --out /tmp/org100
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DIGEST = "sha256:" + "5e" * 32
+WORDS = (
+    "ads", "search", "fraud", "churn", "pricing", "recs", "vision", "speech", "nlp", "risk",
+    "ltv", "supply", "forecast", "growth", "trust", "maps", "eta", "catalog", "payments", "support",
+)  # fmt: skip
+
+
+def _team_name(index: int) -> str:
+    return f"{WORDS[index % len(WORDS)]}-{index:04d}"
+
+
+def _python_pipeline() -> dict:
+    """The example fraud pipeline: real functions from components/, so backends can check them."""
+    pkgs = ["scikit-learn==1.9.1", "pandas==3.1.1"]
+    return {
+        "description": "Tabular classifier on generated data",
+        "parameters": {
+            "n_samples": {"type": "int", "default": 2000},
+            "fraud_rate": {"type": "float", "default": 0.05},
+            "learning_rate": {"type": "float", "default": 0.1},
+        },
+        "steps": {
+            "make-dataset": {
+                "python": {"function": "components.fraud.data:make_transactions", "packages": pkgs},
+                "inputs": {"n_samples": {"param": "n_samples"}, "fraud_rate": {"param": "fraud_rate"}, "seed": 7},
+                "outputs": {"dataset": "Dataset"},
+            },
+            "train": {
+                "python": {"function": "components.fraud.train:train_model", "packages": pkgs},
+                "inputs": {"dataset": {"step": "make-dataset", "output": "dataset"},
+                           "learning_rate": {"param": "learning_rate"}},
+                "outputs": {"model": "Model", "metrics": "Metrics"},
+                "resources": {"cpu": "2", "memory": "4Gi"},
+            },
+            "evaluate": {
+                "python": {"function": "components.fraud.evaluate:evaluate_model", "packages": pkgs},
+                "inputs": {"dataset": {"step": "make-dataset", "output": "dataset"},
+                           "model": {"step": "train", "output": "model"}},
+                "outputs": {"report": "Metrics", "roc_auc": "float"},
+            },
+        },
+    }
+
+
+def _container_pipeline(rng: random.Random, team: str, name: str, gpu: bool) -> dict:
+    """A chain-with-shortcuts DAG of 3-8 container steps; the last one trains a model."""
+    count = rng.randint(3, 8)
+    steps: dict[str, dict] = {}
+    for index in range(count):
+        step = f"step-{index}"
+        last = index == count - 1
+        spec: dict = {
+            "container": {
+                "image": f"ghcr.io/acme/{team}-{name}@{DIGEST}",
+                "command": ["python", "-m", f"jobs.{name.replace('-', '_')}.s{index}"],
+                "args": [],
+            },
+            "outputs": {"model" if last else "data": "Model" if last else "Dataset"},
+            "resources": {"cpu": str(rng.choice([1, 2, 4])), "memory": rng.choice(["2Gi", "4Gi", "8Gi"])},
+        }
+        if index:
+            upstream = {f"step-{index - 1}"}
+            if index > 1 and rng.random() < 0.4:
+                upstream.add(f"step-{rng.randrange(index - 1)}")
+            spec["inputs"] = {f"in_{j}": {"step": up, "output": "data"} for j, up in enumerate(sorted(upstream))}
+            spec["container"]["args"] = [a for j in range(len(upstream)) for a in ("--input", f"{{{{inputs.in_{j}}}}}")]
+        spec["container"]["args"] += ["--out", "{{outputs.model}}" if last else "{{outputs.data}}"]
+        if last and gpu:
+            spec["node_pool"] = "gpu-a10g"
+            spec["resources"] = {"cpu": "4", "memory": "16Gi", "gpu": 1}
+        steps[step] = spec
+    pipeline: dict = {"description": f"Batch job {name}", "steps": steps}
+    if rng.random() < 0.5:
+        pipeline["schedule"] = {"cron": f"{rng.randrange(60)} {rng.randrange(24)} * * *"}
+    return pipeline
+
+
+def _card() -> dict:
+    return {
+        "intended_use": "Synthetic benchmark model.",
+        "limitations": "None: generated.",
+        "metrics": {"score": {"min": 0.5}},
+        "evaluation": {"score": 0.9},
+        "fairness": "Not applicable to generated data.",
+        "approver": "platform-team@acme.example",
+    }
+
+
+def team_spec(index: int, seed: int) -> dict:
+    rng = random.Random(seed * 1_000_003 + index)
+    name = _team_name(index)
+    pipelines: dict[str, dict] = {"train-tabular": _python_pipeline()}
+    models: dict[str, dict] = {
+        f"{name}-tabular": {"framework": "sklearn", "stage": "staging", "card": _card(),
+                            "source": {"pipeline": "train-tabular", "step": "train", "output": "model"}},
+    }
+    gpu_team = rng.random() < 0.3
+    for p in range(rng.randint(1, 4)):
+        pname = f"job-{p}"
+        pipeline = _container_pipeline(rng, name, pname, gpu_team and p == 0)
+        pipelines[pname] = pipeline
+        last = list(pipeline["steps"])[-1]
+        models[f"{name}-{pname}"] = {"framework": "pytorch", "stage": "staging", "card": _card(),
+                                     "source": {"pipeline": pname, "step": last, "output": "model"}}
+    endpoints: dict[str, dict] = {}
+    model_names = list(models)
+    for e in range(rng.randint(1, 3)):
+        model = model_names[e % len(model_names)]
+        sklearn = models[model]["framework"] == "sklearn"
+        endpoints[f"serve-{e}"] = {
+            "model": model,
+            "runtime": "sklearn" if sklearn else "triton",
+            "min_replicas": 1,
+            "max_replicas": rng.randint(1, 3),
+            "resources": {"cpu": "500m", "memory": "1Gi"},
+            "latency_objective": {"percentile": 99, "target_ms": rng.choice([50, 100, 200])},
+        }
+    return {
+        "description": f"Synthetic team {index}",
+        "owners": [f"{name}-lead@acme.example"],
+        "cost_center": f"CC-{1000 + index % 9000:04d}",
+        "quotas": {"gpus": 2 if gpu_team else 0, "cpu": "64", "memory": "256Gi"},
+        "bucket_access": [
+            {"bucket": "datasets", "prefix": f"{name}/", "access": "write"},
+            {"bucket": "artifacts", "prefix": f"{name}/", "access": "write"},
+            {"bucket": "models", "prefix": f"{name}/", "access": "write"},
+        ],
+        "pipelines": pipelines,
+        "models": models,
+        "endpoints": endpoints,
+    }
+
+
+def _dump(path: Path, data: dict, header: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False, width=120), encoding="utf-8")
+
+
+def generate(out: Path, teams: int, seed: int = 1) -> Path:
+    """Write a complete configs folder for ``teams`` teams into ``out`` (replaced)."""
+    if out.exists():
+        shutil.rmtree(out)
+    platform = yaml.safe_load((REPO / "configs" / "platform.yaml").read_text())
+    # Node pools large enough that every team's quota fits (quotas are caps, not reservations).
+    platform["node_pools"]["cpu-general"]["max_size"] = 1000
+    platform["node_pools"]["gpu-a10g"]["max_size"] = 1000
+    _dump(out / "platform.yaml", platform)
+    policies = yaml.safe_load((REPO / "configs" / "policies.yaml").read_text())
+    policies["policies"]["exceptions"] = []
+    _dump(out / "policies.yaml", policies)
+    for env in ("local", "dev", "prod"):
+        overlay = yaml.safe_load((REPO / "configs" / "env" / f"{env}.yaml").read_text())
+        overlay.pop("teams", None)
+        overlay.setdefault("node_pools", {}).update({"cpu-general": {"max_size": 1000}, "gpu-a10g": {"max_size": 1000}})
+        _dump(out / "env" / f"{env}.yaml", overlay, "# @package _global_\n")
+    for index in range(teams):
+        _dump(out / "teams" / f"{_team_name(index)}.yaml", team_spec(index, seed))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    generate(args.out, args.teams, args.seed)
+    print(f"wrote {args.teams} teams to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
