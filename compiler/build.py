@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.buildout import write_tree
+from compiler.cache import BuildCache
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.frontend import FrontendResult
 
@@ -24,26 +25,44 @@ class CompileOutcome:
         return f"{len(self.files)} files"
 
 
-def compile_files(result: FrontendResult, progress: Progress = lambda _m: None) -> CompileOutcome:
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to produce outputs; never what they contain (same bytes whatever the options)."""
+
+    cache: BuildCache = field(default_factory=lambda: BuildCache(None))
+    jobs: int = 1
+
+
+def compile_files(
+    result: FrontendResult,
+    progress: Progress = lambda _m: None,
+    options: BuildOptions | None = None,
+) -> CompileOutcome:
     """Every compile output of one environment, in memory (relative path → content)."""
     assert result.ir is not None
+    options = options or BuildOptions()
     progress("loading the Kubeflow Pipelines SDK ...")
     from compiler.kfp_backend import compile_all  # imports kfp: only when compiling
 
     outcome = CompileOutcome(target=Path())
     outcome.files["ir.json"] = result.ir.canonical_json()
-    pipelines, diagnostics = compile_all(result.ir, result.sources.locate, progress)
+    pipelines, diagnostics = compile_all(
+        result.ir, result.sources.locate, progress, cache=options.cache, jobs=options.jobs
+    )
     outcome.files.update(pipelines)
     outcome.diagnostics.extend(diagnostics)
     return outcome
 
 
 def compile_outputs(
-    result: FrontendResult, build_dir: Path, progress: Progress = lambda _m: None
+    result: FrontendResult,
+    build_dir: Path,
+    progress: Progress = lambda _m: None,
+    options: BuildOptions | None = None,
 ) -> CompileOutcome:
     """Compile and, when nothing failed, atomically replace `build/<env>/`."""
     assert result.ir is not None
-    outcome = compile_files(result, progress)
+    outcome = compile_files(result, progress, options)
     outcome.target = build_dir / result.ir.environment
     if not has_errors(outcome.diagnostics):
         write_tree(outcome.target, outcome.files)

@@ -111,6 +111,36 @@ def describe_ir(ir) -> str:  # type: ignore[no-untyped-def]
     )
 
 
+def add_build_args(parser: argparse.ArgumentParser) -> None:
+    """Options of the commands that write build/: where, how many workers, whether to cache."""
+    parser.add_argument("--build-dir", default="build", help="build folder (default: build)")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: MLPLAT_JOBS or one per CPU)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute everything instead of reusing unchanged results from build/.cache",
+    )
+
+
+def build_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """BuildOptions from the command line (imported lazily: validate does not need them)."""
+    from compiler.build import BuildOptions
+    from compiler.cache import BuildCache
+    from compiler.workers import default_jobs
+
+    jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
+    return BuildOptions(
+        cache=BuildCache.for_build(Path(args.build_dir), not args.no_cache), jobs=jobs
+    )
+
+
 def add_common_args(parser: argparse.ArgumentParser, *, overrides: bool = True) -> None:
     parser.add_argument(
         "--env", help="environment (same as the override env=ENV); default from platform.yaml"

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compiler.cli import EXIT_INVALID, EXIT_OK, Console, add_common_args, run_frontend
+from compiler.cli import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Console,
+    add_build_args,
+    add_common_args,
+    build_options,
+    run_frontend,
+)
 from compiler.diagnostics import has_errors
 
 
@@ -16,7 +24,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not result.ok:
         console.diagnostics(result.diagnostics)
         return EXIT_INVALID
-    outcome = compile_outputs(result, Path(args.build_dir), progress=console.progress)
+    outcome = compile_outputs(
+        result, Path(args.build_dir), progress=console.progress, options=build_options(args)
+    )
     console.diagnostics([*result.diagnostics, *outcome.diagnostics])
     if has_errors(outcome.diagnostics):
         return EXIT_INVALID
@@ -27,5 +37,5 @@ def run(args: argparse.Namespace, console: Console) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("compile", help="validate and write build/<env>/ (IR, pipelines)")
     add_common_args(parser)
-    parser.add_argument("--build-dir", default="build", help="build folder (default: build)")
+    add_build_args(parser)
     parser.set_defaults(func=run)

@@ -10,16 +10,20 @@ Public API:
   - `compile_all(ir, locate, progress)`: every pipeline's files and the diagnostics
 """
 
-from compiler.kfp_backend.compile import (
+from compiler.kfp_backend import speedups
+
+speedups.apply()
+
+from compiler.kfp_backend.compile import (  # noqa: E402
     compile_all,
     compile_pipeline,
     package_path,
     schedule_path,
 )
-from compiler.kfp_backend.pipeline import build_pipeline, kfp_pipeline_name, pipeline_root
-from compiler.kfp_backend.problems import PipelineError, Problem
-from compiler.kfp_backend.schedule import kfp_cron, recurring_run
-from compiler.kfp_backend.task_config import GPU_RESOURCE
+from compiler.kfp_backend.pipeline import build_pipeline, kfp_pipeline_name, pipeline_root  # noqa: E402
+from compiler.kfp_backend.problems import PipelineError, Problem  # noqa: E402
+from compiler.kfp_backend.schedule import kfp_cron, recurring_run  # noqa: E402
+from compiler.kfp_backend.task_config import GPU_RESOURCE  # noqa: E402
 
 __all__ = [
     "GPU_RESOURCE",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -9,11 +10,13 @@ from pathlib import Path
 from kfp import compiler
 from kfp.dsl.graph_component import GraphComponent
 
+from compiler.cache import REPO, BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.diagnostics import Diagnostic
 from compiler.ir import Pipeline, PlatformIR
-from compiler.kfp_backend.pipeline import assemble, build_pipeline, resolve_steps
+from compiler.kfp_backend.pipeline import assemble, build_pipeline, pipeline_root, resolve_steps
 from compiler.kfp_backend.problems import REPORT_HINT, Locate, Problem, pipeline_path
 from compiler.kfp_backend.schedule import recurring_run_json, schedule_problems
+from compiler.workers import SHARED, map_unordered
 
 Progress = Callable[[str], None]
 
@@ -40,33 +43,95 @@ def compile_pipeline(ir: PlatformIR, pipeline: Pipeline) -> str:
     return to_yaml(build_pipeline(ir, pipeline))
 
 
+def _team_code_files(pipeline: Pipeline) -> list[Path]:
+    """Source files of the python step functions a pipeline ships (and their packages)."""
+    files: set[Path] = set()
+    for step in pipeline.steps.values():
+        if step.python is None:
+            continue
+        module = step.python.function.split(":", 1)[0]
+        parts = module.split(".")
+        for end in range(1, len(parts) + 1):
+            base = REPO.joinpath(*parts[:end])
+            files.update(p for p in (base / "__init__.py", base.with_suffix(".py")) if p.is_file())
+    return sorted(files)
+
+
+def pipeline_key(ir: PlatformIR, pipeline: Pipeline) -> str:
+    """Everything a pipeline's compiled files depend on, hashed (see compiler/cache.py)."""
+    pools = sorted({step.node_pool for step in pipeline.steps.values()})
+    return digest(
+        "kfp-pipeline",
+        pipeline.model_dump(mode="json"),
+        {name: ir.node_pools[name].model_dump(mode="json") for name in pools if name in ir.node_pools},
+        pipeline_root(ir, pipeline),
+        file_digest(_team_code_files(pipeline)),
+        code_fingerprint("compiler/kfp_backend", "compiler/ir.py", "schemas"),
+        versions("kfp", "kfp-kubernetes", "kfp-pipeline-spec", "PyYAML"),
+    )
+
+
+def _compile_one(pipeline: Pipeline) -> tuple[Pipeline, dict[str, str], list[Problem]]:
+    """One pipeline's files, or its problems (runs in a worker; the IR comes from SHARED)."""
+    ir: PlatformIR = SHARED["kfp_ir"]
+    components, problems = resolve_steps(pipeline)
+    problems = [*schedule_problems(pipeline), *problems]
+    if problems:
+        return pipeline, {}, problems
+    try:
+        text = to_yaml(assemble(ir, pipeline, components))
+    except Exception as exc:
+        rejected = Problem(
+            "E212",
+            f"Kubeflow Pipelines rejected pipeline '{pipeline.name}': {type(exc).__name__}: {exc}",
+            pipeline_path(pipeline),
+            REPORT_HINT,
+        )
+        return pipeline, {}, [rejected]
+    files = {package_path(pipeline): text}
+    if pipeline.schedule is not None:
+        files[schedule_path(pipeline)] = recurring_run_json(pipeline, package_path(pipeline))
+    return pipeline, files, []
+
+
 def compile_all(
-    ir: PlatformIR, locate: Locate, progress: Progress = lambda _m: None
+    ir: PlatformIR,
+    locate: Locate,
+    progress: Progress = lambda _m: None,
+    *,
+    cache: BuildCache | None = None,
+    jobs: int = 1,
 ) -> tuple[dict[str, str], list[Diagnostic]]:
-    """Every pipeline of the IR (team, then name order), with diagnostics instead of raising."""
+    """Every pipeline of the IR, with diagnostics instead of raising.
+
+    Pipelines whose inputs are unchanged come from `cache`; the rest compile on `jobs`
+    worker processes. The result is the same bytes whichever way a pipeline was produced.
+    """
+    cache = cache or BuildCache(None)
     files: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     pipelines = sorted(ir.pipelines(), key=lambda p: (p.team, p.name))
-    for index, pipeline in enumerate(pipelines, start=1):
-        progress(f"compiling pipeline {pipeline.team}/{pipeline.name} ({index}/{len(pipelines)})")
-        components, problems = resolve_steps(pipeline)
-        problems = [*schedule_problems(pipeline), *problems]
-        if problems:
+    keys = {(p.team, p.name): pipeline_key(ir, p) for p in pipelines} if cache.folder else {}
+    todo: list[Pipeline] = []
+    for pipeline in pipelines:
+        cached = cache.get("kfp", keys[(pipeline.team, pipeline.name)]) if keys else None
+        if cached is None:
+            todo.append(pipeline)
+        else:
+            files.update(json.loads(cached))
+    if len(pipelines) > len(todo):
+        progress(f"{len(pipelines) - len(todo)} of {len(pipelines)} pipelines unchanged (cached)")
+    SHARED["kfp_ir"] = ir
+    try:
+        for done, (pipeline, produced, problems) in enumerate(
+            map_unordered(_compile_one, todo, jobs, min_batch=8), start=1
+        ):
+            progress(f"compiling pipeline {pipeline.team}/{pipeline.name} ({done}/{len(todo)})")
             diagnostics.extend(problem.diagnostic(locate) for problem in problems)
-            continue
-        try:
-            text = to_yaml(assemble(ir, pipeline, components))
-        except Exception as exc:
-            rejected = Problem(
-                "E212",
-                f"Kubeflow Pipelines rejected pipeline '{pipeline.name}': "
-                f"{type(exc).__name__}: {exc}",
-                pipeline_path(pipeline),
-                REPORT_HINT,
-            )
-            diagnostics.append(rejected.diagnostic(locate))
-            continue
-        files[package_path(pipeline)] = text
-        if pipeline.schedule is not None:
-            files[schedule_path(pipeline)] = recurring_run_json(pipeline, package_path(pipeline))
-    return files, diagnostics
+            files.update(produced)
+            if produced and keys:
+                cache.put("kfp", keys[(pipeline.team, pipeline.name)], json.dumps(produced).encode())
+    finally:
+        SHARED.pop("kfp_ir", None)
+    diagnostics.sort(key=lambda d: (d.span.file, d.span.line, d.span.col, d.code))
+    return dict(sorted(files.items())), diagnostics

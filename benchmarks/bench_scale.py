@@ -1,0 +1,162 @@
+"""How mlplat scales with the organisation: validate, compile and plan at N = 10, 100, 1000 teams.
+
+For each N, on one generated organisation (benchmarks/generate_org.py, fixed seed), in one run:
+  - the YAML parse floor: every config file loaded with libyaml's C loader, nothing else;
+  - `mlplat validate`, `mlplat compile` and `mlplat plan`, each a fresh process, cold
+    (no cache);
+  - the same three after a one-file change, with the cache warm;
+  - `mlplat validate --help`-free start-up: time to validate an empty organisation.
+Each figure is the median of --repeats runs (min-max in brackets) and the peak resident
+memory of the process. Machines are noisy: compare ratios measured in the same run.
+
+    python benchmarks/bench_scale.py                 # N = 10, 100, 1000
+    python benchmarks/bench_scale.py --teams 10 100 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate_org import generate  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+MLPLAT = [sys.executable, "-m", "compiler.cli"]
+
+
+@dataclass
+class Sample:
+    seconds: list[float] = field(default_factory=list)
+    peak_mib: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float, peak_mib: float) -> None:
+        self.seconds.append(seconds)
+        self.peak_mib.append(peak_mib)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def cell(self) -> str:
+        if not self.seconds:
+            return "-"
+        low, high = min(self.seconds), max(self.seconds)
+        return f"{self.median:.2f} ({low:.2f}-{high:.2f})"
+
+    def memory(self) -> str:
+        return f"{max(self.peak_mib):.0f}" if self.peak_mib else "-"
+
+
+def run(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one mlplat process; fails loudly on errors."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*MLPLAT, *argv], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO), "CI": "1"},
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    out = process.stdout.read().decode() if process.stdout else ""
+    err = process.stderr.read().decode() if process.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"mlplat {' '.join(argv)} failed ({code}):\n{out}\n{err}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def parse_floor(configs: Path) -> float:
+    files = sorted(configs.rglob("*.yaml"))
+    started = time.perf_counter()
+    for path in files:
+        yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
+    return time.perf_counter() - started
+
+
+def touch_one_file(configs: Path, round_: int) -> None:
+    """The one-file change: a team raises a step's CPU request."""
+    path = sorted((configs / "teams").glob("*.yaml"))[0]
+    text = path.read_text()
+    marker = "cpu: '2'"
+    assert marker in text, path
+    path.write_text(text.replace(marker, f"cpu: '{2 + round_ % 2}'", 1))
+
+
+def bench(teams: int, repeats: int, work: Path) -> dict[str, Sample]:
+    configs = generate(work / f"org{teams}" / "configs", teams)
+    build = work / f"org{teams}" / "build"
+    cwd = configs.parent
+    results = {name: Sample() for name in (
+        "parse floor", "validate", "compile", "plan", "validate (1 change)",
+        "compile (1 change)", "plan (1 change)",
+    )}  # fmt: skip
+    base = ["--configs", str(configs)]
+    for round_ in range(repeats):
+        results["parse floor"].add(parse_floor(configs), 0)
+        results["validate"].add(*run(["validate", *base], cwd))
+        shutil.rmtree(build, ignore_errors=True)
+        results["compile"].add(*run(["compile", *base, "--build-dir", str(build)], cwd))
+        shutil.rmtree(build, ignore_errors=True)
+        results["plan"].add(*run(["plan", *base, "--build-dir", str(build)], cwd))
+        touch_one_file(configs, round_)
+        results["validate (1 change)"].add(*run(["validate", *base], cwd))
+        results["compile (1 change)"].add(*run(["compile", *base, "--build-dir", str(build)], cwd))
+        touch_one_file(configs, round_ + 1)
+        results["plan (1 change)"].add(*run(["plan", *base, "--build-dir", str(build)], cwd))
+        print(f"  N={teams}: round {round_ + 1}/{repeats} done", file=sys.stderr)
+    return results
+
+
+def plan_resources(build: Path, env: str = "local") -> int:
+    import json
+
+    plan = json.loads((build / env / "plan.json").read_text())
+    return int(plan["summary"]["resources"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="keep the generated organisations here")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="mlplat-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"mlplat scale benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"repeats={args.repeats}; medians in seconds (min-max), peak RSS in MiB\n")
+    rows = []
+    for teams in args.teams:
+        results = bench(teams, args.repeats, work)
+        resources = plan_resources(work / f"org{teams}" / "build")
+        rows.append((teams, results, resources))
+    header = "| stage | " + " | ".join(f"N={t}" for t, _, _ in rows) + " | peak MiB |"
+    print(header)
+    print("|" + "---|" * (len(rows) + 2))
+    for stage in rows[0][1]:
+        cells = " | ".join(r[stage].cell() for _, r, _ in rows)
+        print(f"| {stage} | {cells} | {rows[-1][1][stage].memory()} |")
+    print("\nratios (same run):")
+    for teams, results, resources in rows:
+        floor = results["parse floor"].median
+        print(
+            f"  N={teams}: validate / parse floor = {results['validate'].median / floor:.2f}; "
+            f"plan / resources = {results['plan'].median / resources * 1000:.2f} ms per resource "
+            f"({resources} resources); incremental plan / full plan = "
+            f"{results['plan (1 change)'].median / results['plan'].median:.2f}"
+        )
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Run independent build work on every core: a fork pool that inherits the parent's state.
+
+Workers are forked after the parent has imported kfp or Pulumi and built the IR, so they
+pay no import cost and receive no pickled IR: the parent publishes the shared inputs in
+`SHARED` before forking and sends only small task descriptions. On platforms without fork,
+or for small batches, work runs in the parent (same results, one core).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+SHARED: dict[str, Any] = {}
+"""Inputs the parent prepares for the workers it is about to fork."""
+
+
+def default_jobs() -> int:
+    """Worker processes to use: MLPLAT_JOBS, else the CPUs this process may run on."""
+    configured = os.environ.get("MLPLAT_JOBS")
+    if configured and configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def fork_available() -> bool:
+    return sys.platform != "win32" and "fork" in multiprocessing.get_all_start_methods()
+
+
+def map_unordered(
+    function: Callable[[T], R], tasks: Sequence[T], jobs: int, *, min_batch: int = 2
+) -> Iterator[R]:
+    """Results of `function` over `tasks`, in parallel when it pays; order not guaranteed."""
+    if jobs <= 1 or len(tasks) < min_batch or not fork_available():
+        yield from map(function, tasks)
+        return
+    context = multiprocessing.get_context("fork")
+    chunk = max(1, len(tasks) // (jobs * 8))
+    with context.Pool(processes=min(jobs, len(tasks))) as pool:
+        yield from pool.imap_unordered(function, tasks, chunksize=chunk)
