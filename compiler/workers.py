@@ -3,14 +3,17 @@
 Workers are forked after the parent has imported kfp or Pulumi and built the IR, so they
 pay no import cost and receive no pickled IR: the parent publishes the shared inputs in
 `SHARED` before forking and sends only small task descriptions. On platforms without fork,
-or for small batches, work runs in the parent (same results, one core).
+when the parent already runs other threads, or for small batches, work runs in the parent
+(same results, one core).
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -36,14 +39,21 @@ def fork_available() -> bool:
     return sys.platform != "win32" and "fork" in multiprocessing.get_all_start_methods()
 
 
+def fork_safe() -> bool:
+    """Forking is only safe while this process runs a single thread: a thread holding a lock
+    at fork time leaves the child waiting on it forever (Pulumi's runs leave asyncio
+    executor threads behind, so program runs happen in workers, never in the parent)."""
+    return fork_available() and threading.active_count() == 1
+
+
 def map_unordered(
     function: Callable[[T], R], tasks: Sequence[T], jobs: int, *, min_batch: int = 2
 ) -> Iterator[R]:
     """Results of `function` over `tasks`, in parallel when it pays; order not guaranteed."""
-    if jobs <= 1 or len(tasks) < min_batch or not fork_available():
+    if jobs <= 1 or len(tasks) < min_batch or not fork_safe():
         yield from map(function, tasks)
         return
     context = multiprocessing.get_context("fork")
     chunk = max(1, len(tasks) // (jobs * 8))
-    with context.Pool(processes=min(jobs, len(tasks))) as pool:
+    with context.Pool(processes=min(jobs, len(tasks)), initializer=gc.freeze) as pool:
         yield from pool.imap_unordered(function, tasks, chunksize=chunk)

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from compiler.build import BuildOptions
 from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error
 from compiler.frontend import load_platform
@@ -83,10 +84,11 @@ def extract_configs(repo: Path, commit: str, configs: Path, into: Path) -> Path 
     return folder if folder.is_dir() else None
 
 
-def plan_of(ir: PlatformIR) -> Plan:
-    from compiler.plan.mocks import run_program
+def plan_of(ir: PlatformIR, options: BuildOptions | None = None) -> Plan:
+    from compiler.plan.sharded import plan_program
 
-    return run_program(ir)
+    options = options or BuildOptions()
+    return plan_program(ir, options.cache, options.jobs)
 
 
 def _from_git(
@@ -96,6 +98,7 @@ def _from_git(
     configs: Path,
     overrides: Sequence[str],
     progress: Callable[[str], None],
+    options: BuildOptions | None = None,
 ) -> Baseline:
     short = f"`{label}` ({commit[:7]})"
     with tempfile.TemporaryDirectory(prefix="mlplat-base-") as tmp:
@@ -113,7 +116,7 @@ def _from_git(
             f"The specs at {short} do not validate ({errors} errors): every resource is "
             "shown as created.",
         )
-    return Baseline(f"{short} configs", plan_of(result.ir), result.ir)
+    return Baseline(f"{short} configs", plan_of(result.ir, options), result.ir)
 
 
 def _from_directory(folder: Path) -> Baseline:
@@ -144,8 +147,12 @@ def resolve_baseline(
     configs: Path,
     overrides: Sequence[str],
     progress: Callable[[str], None] = lambda _m: None,
+    options: BuildOptions | None = None,
 ) -> Baseline:
-    """The baseline named by `--base` (or the default one); see the module docstring."""
+    """The baseline named by `--base` (or the default one); see the module docstring.
+
+    `options` (cache, workers) make planning a git baseline cheap: most of it is cached.
+    """
     if base is not None and Path(base).is_dir():
         return _from_directory(Path(base))
     repo = _repository(configs)
@@ -168,7 +175,7 @@ def resolve_baseline(
                 "resource is shown as created. Pass `--base REF` or `--base DIR`.",
             )
         label, commit = found
-        return _from_git(repo, label, commit, configs, overrides, progress)
+        return _from_git(repo, label, commit, configs, overrides, progress, options)
     if repo is None:
         raise BaselineError(
             f"--base '{base}' is not a folder, and '{configs}' is not in a git repository",
@@ -180,4 +187,4 @@ def resolve_baseline(
             f"--base '{base}' is neither a folder nor a git revision",
             "pass a branch, tag or commit (e.g. origin/main), or a build folder with plan.json",
         )
-    return _from_git(repo, base, revision, configs, overrides, progress)
+    return _from_git(repo, base, revision, configs, overrides, progress, options)

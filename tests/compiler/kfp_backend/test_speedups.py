@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
+from benchmarks.generate_org import generate
 from compiler.frontend import load_platform
 from compiler.kfp_backend import compile_pipeline, speedups
-from tests.conftest import CONFIGS, REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-from generate_org import generate  # noqa: E402
+from tests.conftest import CONFIGS
 
 
 def test_the_patch_is_active_for_the_pinned_kfp():

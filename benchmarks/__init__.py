@@ -1,0 +1,1 @@
+"""Benchmarks and the synthetic organisation generator (scripts, not tests)."""

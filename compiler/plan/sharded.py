@@ -1,0 +1,160 @@
+"""The plan of a large organisation: per-team fragments, cached and computed on every core.
+
+The program registers platform-wide resources (network, cluster, node pools, storage,
+services) that do not depend on teams, then each team's resources (tenancy, identity,
+serving), which depend on the platform but never on other teams. So the plan is the union
+of a platform fragment and one fragment per team, and:
+
+- a fragment is cached under a hash of what it depends on (the team's IR, the IR without
+  teams, the program's code, the provider versions): unchanged teams are never re-run;
+- the teams that must run are split into shards, each planned by a forked worker running
+  the same program on an IR with only its teams.
+
+`tests/plan/test_sharded.py` proves the result is byte-identical to one sequential run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from compiler.cache import BuildCache, code_fingerprint, digest, versions
+from compiler.ir import PlatformIR
+from compiler.plan.model import Plan, PlannedResource
+from compiler.workers import SHARED, map_unordered
+
+Progress = Callable[[str], None]
+_PROGRAM_CODE = (
+    "platform_iac",
+    "compiler/plan/mocks.py",
+    "compiler/plan/model.py",
+    "compiler/ir.py",
+    "schemas",
+)
+_PROVIDERS = ("pulumi", "pulumi-aws", "pulumi-kubernetes")
+
+
+def without_teams(ir: PlatformIR) -> PlatformIR:
+    return ir.model_copy(update={"teams": {}})
+
+
+def with_teams(ir: PlatformIR, names: Sequence[str]) -> PlatformIR:
+    return ir.model_copy(update={"teams": {name: ir.teams[name] for name in names}})
+
+
+def platform_key(ir: PlatformIR) -> str:
+    return digest(
+        "plan-platform",
+        without_teams(ir).model_dump(mode="json"),
+        code_fingerprint(*_PROGRAM_CODE),
+        versions(*_PROVIDERS),
+    )
+
+
+def team_key(ir: PlatformIR, team: str, platform: str) -> str:
+    return digest("plan-team", platform, ir.teams[team].model_dump(mode="json"))
+
+
+def _weight(ir: PlatformIR, team: str) -> int:
+    """Rough registration count of a team, to balance shards."""
+    return 20 + 4 * len(ir.teams[team].endpoints)
+
+
+def shards(ir: PlatformIR, teams: Sequence[str], count: int) -> list[list[str]]:
+    """`teams` in `count` groups of similar weight (greedy, deterministic)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, count))]
+    loads = [0] * len(groups)
+    for team in sorted(teams, key=lambda t: (-_weight(ir, t), t)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(team)
+        loads[lightest] += _weight(ir, team)
+    return [sorted(group) for group in groups if group] or [[]]
+
+
+def _run_shard(teams: list[str]) -> list[dict[str, Any]]:
+    """Run the program on the shared IR restricted to `teams` (in a worker)."""
+    from compiler.plan.mocks import run_program
+
+    ir: PlatformIR = SHARED["plan_ir"]
+    plan = run_program(with_teams(ir, teams))
+    return [resource.to_json() for resource in plan.resources]
+
+
+def _split(
+    resources: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    platform: list[dict[str, Any]] = []
+    by_team: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        team = resource["spec"]["team"]
+        if team is None:
+            platform.append(resource)
+        else:
+            by_team.setdefault(team, []).append(resource)
+    return platform, by_team
+
+
+def plan_program(
+    ir: PlatformIR,
+    cache: BuildCache | None = None,
+    jobs: int = 1,
+    progress: Progress = lambda _m: None,
+) -> Plan:
+    """The plan of `ir`: cached fragments plus fresh runs of the program for what changed."""
+    cache = cache or BuildCache(None)
+    pkey = platform_key(ir)
+    keys = {team: team_key(ir, team, pkey) for team in ir.teams}
+    platform_part: list[dict[str, Any]] | None = None
+    team_parts: dict[str, list[dict[str, Any]]] = {}
+    if cache.folder is not None:
+        cached = cache.get("plan", pkey)
+        platform_part = json.loads(cached) if cached is not None else None
+        for team, key in keys.items():
+            found = cache.get("plan", key)
+            if found is not None:
+                team_parts[team] = json.loads(found)
+    todo = sorted(set(ir.teams) - set(team_parts))
+    if todo or platform_part is None:
+        if team_parts or platform_part is not None:
+            progress(
+                f"{len(team_parts)} of {len(ir.teams)} teams unchanged (cached); planning {len(todo)}"
+            )
+        groups = shards(ir, todo, jobs if len(todo) >= 8 else 1)
+        import platform_iac.program  # noqa: F401  - imported once here, inherited by the workers
+
+        SHARED["plan_ir"] = ir
+        try:
+            # With several jobs even one shard runs in a worker: the parent stays free of the
+            # threads a Pulumi run leaves behind, so it can keep forking.
+            runs = map_unordered(_run_shard, groups, jobs, min_batch=1)
+            for done, registered in enumerate(runs, start=1):
+                progress(f"planned shard {done}/{len(groups)} ({len(registered)} registrations)")
+                platform, by_team = _split(registered)
+                if platform_part is None:
+                    platform_part = platform
+                    cache.put("plan", pkey, json.dumps(platform).encode())
+                for team in by_team.keys() & set(todo):
+                    team_parts[team] = by_team[team]
+                    cache.put("plan", keys[team], json.dumps(by_team[team]).encode())
+        finally:
+            SHARED.pop("plan_ir", None)
+        for team in todo:
+            team_parts.setdefault(team, [])  # a team that registers nothing
+    assert platform_part is not None
+    resources = [PlannedResource.from_json(r) for r in platform_part]
+    for team in sorted(team_parts):
+        resources.extend(PlannedResource.from_json(r) for r in team_parts[team])
+    resources.sort(key=lambda r: r.key)
+    for before, after in itertools.pairwise(resources):
+        if before.key == after.key:
+            raise ValueError(f"the program registers {after.key} twice")
+    return Plan(
+        environment=ir.environment,
+        target=ir.target,
+        project=ir.platform.pulumi.project,
+        stack=ir.platform.pulumi.stack,
+        kubernetes_version=ir.platform.kubernetes_version,
+        resources=tuple(resources),
+    )

@@ -1,0 +1,108 @@
+"""The cached and parallel plan is byte-identical to one sequential run of the program,
+and a change to anything a fragment depends on invalidates it (never a stale result)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.generate_org import generate
+from compiler.cache import BuildCache
+from compiler.frontend import load_platform
+from compiler.plan.sharded import plan_program, shards
+from tests.conftest import CONFIGS, REPO
+
+# Runs in a fresh interpreter: forking is only used while the process has one thread, and
+# earlier tests in this process may have run Pulumi in-process (which leaves threads behind).
+CHECK = """
+import json, sys, threading
+from pathlib import Path
+from compiler.cache import BuildCache
+from compiler.frontend import load_platform
+from compiler.plan.mocks import run_program
+from compiler.plan.sharded import plan_program
+import platform_iac.program
+ir = load_platform(sys.argv[2], sys.argv[3:]).ir
+assert threading.active_count() == 1
+sharded = plan_program(ir, BuildCache(Path(sys.argv[1])), jobs=2)
+cached = plan_program(ir, BuildCache(Path(sys.argv[1])), jobs=2)
+sequential = run_program(ir)  # last: it leaves threads behind
+print(json.dumps({"sharded": sharded.to_json() == sequential.to_json(),
+                  "cached": cached.to_json() == sequential.to_json(),
+                  "resources": len(sequential.resources)}))
+"""
+
+
+def _check(cache: Path, configs: Path, *overrides: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK, str(cache), str(configs), *overrides],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.e2e
+def test_sharded_and_cached_plans_equal_a_sequential_run(tmp_path):
+    configs = generate(tmp_path / "configs", teams=10, seed=5)
+    result = _check(tmp_path / "cache", configs)
+    assert result["sharded"] and result["cached"] and result["resources"] > 250
+
+
+@pytest.mark.e2e
+def test_example_organisation_sharded_equals_sequential(tmp_path):
+    result = _check(tmp_path / "cache", CONFIGS, "env=prod")
+    assert result == {"sharded": True, "cached": True, "resources": result["resources"]}
+
+
+def test_shards_are_balanced_and_cover_every_team(example_ir):
+    ir = example_ir("prod").ir
+    groups = shards(ir, sorted(ir.teams), 2)
+    assert sorted(t for g in groups for t in g) == sorted(ir.teams)
+    assert len(groups) == 2
+    assert shards(ir, [], 2) == [[]]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("platform.yaml", "organisation: acme", "organisation: acmex"),  # every name changes
+        ("platform.yaml", "instance_types: [g4dn.xlarge]", "instance_types: [g4dn.2xlarge]"),
+        ("teams/fraud.yaml", "    max_replicas: 3", "    max_replicas: 2"),
+        (
+            "teams/fraud.yaml",
+            "{bucket: models, prefix: fraud/, access: write}",
+            "{bucket: models, prefix: fraud/, access: read}",
+        ),
+        (
+            "teams/fraud.yaml",
+            "    framework: sklearn\n",
+            "    framework: sklearn\n    registry_name: fraud.scorer-v2\n",
+        ),
+    ],
+    ids=["organisation", "node-pool", "endpoint", "bucket-grant", "model-served-by-endpoint"],
+)
+def test_a_change_to_a_referenced_object_invalidates_its_dependents(configs, tmp_path, change):
+    cache = BuildCache(tmp_path / "cache")
+    before = load_platform(configs).ir
+    plan_program(before, cache)  # warm the cache
+    file, old, new = change
+    edit(configs / file, old, new)
+    after = load_platform(configs).ir
+    cached = plan_program(after, cache)
+    fresh = plan_program(after, None)
+    assert cached.to_json() == fresh.to_json()
+    assert cached.to_json() != plan_program(before, cache).to_json()
