@@ -10,7 +10,11 @@ MLPLAT := $(BIN)/mlplat
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install validate compile plan deploy test check lint format typecheck schemas codeowners fuzz golden bench-kfp lock clean distclean
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
+PLAN_INPUTS := $(shell find configs compiler platform_iac schemas components -type f \( -name '*.py' -o -name '*.yaml' \) 2>/dev/null)
+
+.PHONY: help install validate compile plan policies scan deploy test check lint format typecheck schemas codeowners fuzz golden bench-kfp lock scan-lock clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +36,21 @@ compile: $(STAMP) ## validate and compile ENV into build/ENV/
 
 plan: $(STAMP) ## plan ENV's cloud resources into build/ENV/ (report.md); BASE=REF|DIR compares with it
 	$(MLPLAT) plan --env $(ENV) $(if $(BASE),--base $(BASE)) $(PLAN_ARGS)
+
+policies: $(STAMP) ## organisation policies + security baseline of ENV (mlplat check; CHECK_ARGS="--format sarif --out F")
+	$(MLPLAT) check --env $(ENV) $(CHECK_ARGS)
+
+$(SCAN_STAMP): requirements-scan.lock
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet --requirement requirements-scan.lock
+	@touch $(SCAN_STAMP)
+
+build/$(ENV)/plan.json: $(STAMP) $(PLAN_INPUTS)
+	$(MLPLAT) plan --env $(ENV) $(if $(BASE),--base $(BASE))
+
+scan: $(SCAN_STAMP) build/$(ENV)/plan.json ## checkov on build/ENV/manifests (plans ENV first when its inputs changed)
+	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml --directory build/$(ENV)/manifests
 
 deploy: $(STAMP) ## deploy ENV (local: pipelines, registry and endpoints on this machine)
 	$(MLPLAT) deploy --env $(ENV)
@@ -74,9 +93,16 @@ lock: ## re-resolve and pin every dependency into requirements.lock
 	.venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^mlplat' > requirements.lock
 	rm -rf .venv-lock
 
+scan-lock: ## re-resolve checkov and pin it into requirements-scan.lock
+	rm -rf .venv-scan-lock && $(PYTHON) -m venv .venv-scan-lock
+	.venv-scan-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-scan-lock/bin/python -m pip install --quiet checkov
+	{ sed -n '1,2p' requirements-scan.lock; .venv-scan-lock/bin/python -m pip freeze; } > requirements-scan.lock.new
+	mv requirements-scan.lock.new requirements-scan.lock && rm -rf .venv-scan-lock
+
 clean: ## remove build outputs and caches (keeps .venv and local state)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
-distclean: clean ## also remove .venv
-	rm -rf $(VENV)
+distclean: clean ## also remove .venv and .venv-scan
+	rm -rf $(VENV) $(SCAN_VENV)

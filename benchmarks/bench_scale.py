@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_org import generate  # noqa: E402
+from generate_org import generate
 
 REPO = Path(__file__).resolve().parent.parent
 MLPLAT = [sys.executable, "-m", "compiler.cli"]
@@ -62,7 +62,10 @@ def run(argv: list[str], cwd: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one mlplat process; fails loudly on errors."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [*MLPLAT, *argv], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [*MLPLAT, *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO), "CI": "1"},
     )
     _, status, usage = os.wait4(process.pid, 0)
@@ -132,8 +135,10 @@ def main() -> None:
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="mlplat-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"mlplat scale benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"repeats={args.repeats}; medians in seconds (min-max), peak RSS in MiB\n")
+    print(
+        f"mlplat scale benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"repeats={args.repeats}; medians in seconds (min-max), peak RSS in MiB\n"
+    )
     rows = []
     for teams in args.teams:
         results = bench(teams, args.repeats, work)

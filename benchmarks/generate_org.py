@@ -43,20 +43,31 @@ def _python_pipeline() -> dict:
         "steps": {
             "make-dataset": {
                 "python": {"function": "components.fraud.data:make_transactions", "packages": pkgs},
-                "inputs": {"n_samples": {"param": "n_samples"}, "fraud_rate": {"param": "fraud_rate"}, "seed": 7},
+                "inputs": {
+                    "n_samples": {"param": "n_samples"},
+                    "fraud_rate": {"param": "fraud_rate"},
+                    "seed": 7,
+                },
                 "outputs": {"dataset": "Dataset"},
             },
             "train": {
                 "python": {"function": "components.fraud.train:train_model", "packages": pkgs},
-                "inputs": {"dataset": {"step": "make-dataset", "output": "dataset"},
-                           "learning_rate": {"param": "learning_rate"}},
+                "inputs": {
+                    "dataset": {"step": "make-dataset", "output": "dataset"},
+                    "learning_rate": {"param": "learning_rate"},
+                },
                 "outputs": {"model": "Model", "metrics": "Metrics"},
                 "resources": {"cpu": "2", "memory": "4Gi"},
             },
             "evaluate": {
-                "python": {"function": "components.fraud.evaluate:evaluate_model", "packages": pkgs},
-                "inputs": {"dataset": {"step": "make-dataset", "output": "dataset"},
-                           "model": {"step": "train", "output": "model"}},
+                "python": {
+                    "function": "components.fraud.evaluate:evaluate_model",
+                    "packages": pkgs,
+                },
+                "inputs": {
+                    "dataset": {"step": "make-dataset", "output": "dataset"},
+                    "model": {"step": "train", "output": "model"},
+                },
                 "outputs": {"report": "Metrics", "roc_auc": "float"},
             },
         },
@@ -77,14 +88,21 @@ def _container_pipeline(rng: random.Random, team: str, name: str, gpu: bool) -> 
                 "args": [],
             },
             "outputs": {"model" if last else "data": "Model" if last else "Dataset"},
-            "resources": {"cpu": str(rng.choice([1, 2, 4])), "memory": rng.choice(["2Gi", "4Gi", "8Gi"])},
+            "resources": {
+                "cpu": str(rng.choice([1, 2, 4])),
+                "memory": rng.choice(["2Gi", "4Gi", "8Gi"]),
+            },
         }
         if index:
             upstream = {f"step-{index - 1}"}
             if index > 1 and rng.random() < 0.4:
                 upstream.add(f"step-{rng.randrange(index - 1)}")
-            spec["inputs"] = {f"in_{j}": {"step": up, "output": "data"} for j, up in enumerate(sorted(upstream))}
-            spec["container"]["args"] = [a for j in range(len(upstream)) for a in ("--input", f"{{{{inputs.in_{j}}}}}")]
+            spec["inputs"] = {
+                f"in_{j}": {"step": up, "output": "data"} for j, up in enumerate(sorted(upstream))
+            }
+            spec["container"]["args"] = [
+                a for j in range(len(upstream)) for a in ("--input", f"{{{{inputs.in_{j}}}}}")
+            ]
         spec["container"]["args"] += ["--out", "{{outputs.model}}" if last else "{{outputs.data}}"]
         if last and gpu:
             spec["node_pool"] = "gpu-a10g"
@@ -112,8 +130,12 @@ def team_spec(index: int, seed: int) -> dict:
     name = _team_name(index)
     pipelines: dict[str, dict] = {"train-tabular": _python_pipeline()}
     models: dict[str, dict] = {
-        f"{name}-tabular": {"framework": "sklearn", "stage": "staging", "card": _card(),
-                            "source": {"pipeline": "train-tabular", "step": "train", "output": "model"}},
+        f"{name}-tabular": {
+            "framework": "sklearn",
+            "stage": "staging",
+            "card": _card(),
+            "source": {"pipeline": "train-tabular", "step": "train", "output": "model"},
+        },
     }
     gpu_team = rng.random() < 0.3
     for p in range(rng.randint(1, 4)):
@@ -121,8 +143,12 @@ def team_spec(index: int, seed: int) -> dict:
         pipeline = _container_pipeline(rng, name, pname, gpu_team and p == 0)
         pipelines[pname] = pipeline
         last = list(pipeline["steps"])[-1]
-        models[f"{name}-{pname}"] = {"framework": "pytorch", "stage": "staging", "card": _card(),
-                                     "source": {"pipeline": pname, "step": last, "output": "model"}}
+        models[f"{name}-{pname}"] = {
+            "framework": "pytorch",
+            "stage": "staging",
+            "card": _card(),
+            "source": {"pipeline": pname, "step": last, "output": "model"},
+        }
     endpoints: dict[str, dict] = {}
     model_names = list(models)
     for e in range(rng.randint(1, 3)):
@@ -172,7 +198,9 @@ def generate(out: Path, teams: int, seed: int = 1) -> Path:
     for env in ("local", "dev", "prod"):
         overlay = yaml.safe_load((REPO / "configs" / "env" / f"{env}.yaml").read_text())
         overlay.pop("teams", None)
-        overlay.setdefault("node_pools", {}).update({"cpu-general": {"max_size": 1000}, "gpu-a10g": {"max_size": 1000}})
+        overlay.setdefault("node_pools", {}).update(
+            {"cpu-general": {"max_size": 1000}, "gpu-a10g": {"max_size": 1000}}
+        )
         _dump(out / "env" / f"{env}.yaml", overlay, "# @package _global_\n")
     for index in range(teams):
         _dump(out / "teams" / f"{_team_name(index)}.yaml", team_spec(index, seed))

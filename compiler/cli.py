@@ -180,6 +180,7 @@ COMMAND_MODULES = (
     "schema",
     "codeowners",
     "plan",
+    "check",
     "deploy",
     "status",
     "down",

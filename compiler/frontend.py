@@ -24,6 +24,7 @@ class FrontendResult:
 
     @property
     def ok(self) -> bool:
+        """Valid and within policy: the only state anything is built or deployed from."""
         return self.ir is not None and not has_errors(self.diagnostics)
 
     @property
@@ -53,4 +54,7 @@ def load_platform(
                 ir, lambda path, key: sources.locate(path, at_key=key) or root, today
             )
         )
-    return FrontendResult(ir if not has_errors(diags) else None, diags, composed)
+    # An IR that breaks only organisation policies is still complete: `mlplat check` runs the
+    # security baseline on it too. `ok` stays false, so nothing builds or deploys from it.
+    only_policy = all(d.code.startswith("G") for d in diags if d.is_error)
+    return FrontendResult(ir if only_policy else None, diags, composed)

@@ -845,6 +845,9 @@ def link(spec: ParsedSpec) -> tuple[PlatformIR | None, list[Diagnostic]]:
             models[name] = model
 
     unresolved_ok = _raw_names(spec, "models")
+    models_by_team: dict[str, dict[str, Model]] = {}
+    for name, model in models.items():
+        models_by_team.setdefault(model.team, {})[name] = model
     teams: dict[str, Team] = {}
     for team, tspec in spec.teams.items():
         for index, grant in enumerate(tspec.bucket_access):
@@ -888,7 +891,7 @@ def link(spec: ParsedSpec) -> tuple[PlatformIR | None, list[Diagnostic]]:
             iam_role_name=role,
             bucket_access=tuple(tspec.bucket_access),
             pipelines=pipelines,
-            models={n: m for n, m in models.items() if m.team == team},
+            models=models_by_team.get(team, {}),
             endpoints=endpoints,
             source_files=spec.composed.team_files.get(team, ()),
         )

@@ -6,7 +6,9 @@
 - Kubeflow Pipelines in multi-user mode, so runs execute in each team's namespace under the
   team's service account;
 - the NVIDIA device plugin on GPU pools, and the cluster autoscaler (its own IRSA role) that
-  moves node pools between their spec's min and max sizes.
+  moves node pools between their spec's min and max sizes;
+- Kyverno, with the policy that completes pods in team namespaces to the restricted Pod
+  Security Standard (pod_security.py), before any serving pod is created.
 
 Knative is told to accept the pod fields the serving stacks set (node selectors,
 tolerations, security contexts) and to apply secure pod defaults to its own sidecars.
@@ -26,7 +28,9 @@ import pulumi_kubernetes as k8s
 from compiler.ir import GPU_MODEL_LABEL, GPU_TAINT_KEY
 from platform_iac import versions
 from platform_iac.identity import irsa_trust_policy
+from platform_iac.kube import register_object
 from platform_iac.naming import CLUSTER_AUTOSCALER_SA, KNATIVE_NAMESPACE, PLATFORM_SERVICES
+from platform_iac.pod_security import pod_defaults_policy
 from platform_iac.versions import Chart
 
 KNATIVE_FEATURES = {
@@ -99,7 +103,8 @@ class PlatformServices(pulumi.ComponentResource):
     """Serving (Istio, Knative, KServe), Kubeflow Pipelines, GPU support and autoscaling."""
 
     ready: list[pulumi.Resource]
-    """What a serving stack must wait for (the KServe controller and its CRDs)."""
+    """What a serving stack must wait for (the KServe controller and its CRDs, and the
+    pod-security defaults of team namespaces)."""
 
     def __init__(
         self, name: str, args: PlatformServicesArgs, opts: pulumi.ResourceOptions | None = None
@@ -187,7 +192,7 @@ class PlatformServices(pulumi.ComponentResource):
                 },
             )
         self._autoscaler(args)
-        self.ready = [kserve]
+        self.ready = [kserve, self._pod_defaults()]
         self.register_outputs({})
 
     def _release(
@@ -213,6 +218,14 @@ class PlatformServices(pulumi.ComponentResource):
 
     def _opts(self, *after: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._after, *after])
+
+    def _pod_defaults(self) -> pulumi.Resource:
+        """Kyverno (highly available: a pod admitted while it is down gets no defaults and
+        is refused by Pod Security admission) and the restricted pod defaults policy."""
+        kyverno = self._release(
+            "kyverno", versions.KYVERNO, {"admissionController": {"replicas": 3}}
+        )
+        return register_object(pod_defaults_policy(), self._opts(kyverno))
 
     def _autoscaler(self, args: PlatformServicesArgs) -> None:
         namespace, account = CLUSTER_AUTOSCALER_SA

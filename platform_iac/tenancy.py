@@ -1,6 +1,8 @@
 """Tenancy, per team: the namespace and the guard rails around it.
 
-- The namespace enforces the restricted Pod Security Standard (and audits and warns on it).
+- The namespace enforces the restricted Pod Security Standard (and audits and warns on it),
+  and is labelled for the pod-security defaults that complete controller-made pods, such as
+  pipeline pods, to that standard (pod_security.py).
 - A ResourceQuota caps CPU, memory and GPU requests at the team's quotas; a LimitRange gives
   containers that set nothing small defaults and caps any one container at the quota.
 - NetworkPolicies deny all traffic, then allow DNS, HTTPS egress outside the cluster (object
@@ -29,6 +31,7 @@ from platform_iac.naming import (
     TEAM_LABEL,
     TEAM_TENANCY,
 )
+from platform_iac.pod_security import POD_DEFAULTS_LABEL, POD_DEFAULTS_LEVEL
 from schemas.types import format_cpu, format_memory
 
 POD_SECURITY_LEVEL = "restricted"
@@ -114,6 +117,7 @@ def namespace_manifest(team: Team, kubernetes_version: str) -> Manifest:
         **_team_labels(team),
         # Kubeflow Pipelines (multi-user) sets up namespaces that carry this label.
         "pipelines.kubeflow.org/enabled": "true",
+        POD_DEFAULTS_LABEL: POD_DEFAULTS_LEVEL,
     }
     for mode in ("enforce", "audit", "warn"):
         labels[f"pod-security.kubernetes.io/{mode}"] = POD_SECURITY_LEVEL

@@ -36,6 +36,8 @@ NVIDIA_DEVICE_PLUGIN = Chart(
 CLUSTER_AUTOSCALER = Chart(
     "cluster-autoscaler", "9.43.2", "https://kubernetes.github.io/autoscaler", "kube-system"
 )
+KYVERNO = Chart("kyverno", "3.3.4", "https://kyverno.github.io/kyverno/", "kyverno")
+"""Kyverno 1.13.2: mutates pods in team namespaces to the restricted defaults (pod_security.py)."""
 
 KNATIVE_SERVING = "knative-v1.16.0"
 KNATIVE_SERVING_MANIFESTS = (

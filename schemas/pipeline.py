@@ -126,6 +126,8 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(inputs|outputs)\.([a-z_][a-z0-9_]*)\s*\}\}")
 
 def placeholders(text: str) -> list[tuple[str, str]]:
     """('inputs' | 'outputs', name) pairs a container command or argument refers to."""
+    if "{{" not in text:
+        return []
     return [(m.group(1), m.group(2)) for m in _PLACEHOLDER.finditer(text)]
 
 

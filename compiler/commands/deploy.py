@@ -1,4 +1,7 @@
-"""`mlplat deploy`: validate, compile, then deploy the environment to its target.
+"""`mlplat deploy`: validate, compile, check, then deploy the environment to its target.
+
+Nothing is deployed while an organisation policy or the security baseline (run on the plan
+of the Pulumi program under mocks, as `mlplat check` does) reports an error.
 
 `local` deploys the embedded platform on this machine (compiler/deploy/local); cloud
 targets run the Pulumi program and upload pipelines (compiler/deploy/cloud).
@@ -9,7 +12,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compiler.cli import EXIT_INVALID, Console, add_common_args, run_frontend, usage_error
+from compiler.cli import (
+    EXIT_INVALID,
+    Console,
+    add_build_args,
+    add_common_args,
+    build_options,
+    run_frontend,
+    usage_error,
+)
 from compiler.diagnostics import has_errors
 
 
@@ -21,11 +32,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.diagnostics(result.diagnostics)
         return EXIT_INVALID
     build_dir = Path(args.build_dir)
-    outcome = compile_outputs(result, build_dir, progress=console.progress)
+    options = build_options(args)
+    outcome = compile_outputs(result, build_dir, progress=console.progress, options=options)
     console.diagnostics([*result.diagnostics, *outcome.diagnostics])
     if has_errors(outcome.diagnostics):
         return EXIT_INVALID
     console.step(f"compiled {outcome.target}/ ({outcome.summary})")
+    from compiler.policy.security import check_environment
+
+    checked = check_environment(result, console.progress, compiled=outcome.files, options=options)
+    security = checked.diagnostics[len(result.diagnostics) :]
+    if not checked.ok:
+        console.diagnostics(security)
+        console.result(
+            "refused: nothing was deployed; fix the policy and security baseline errors "
+            "above (`mlplat check` lists them)"
+        )
+        return EXIT_INVALID
+    console.diagnostics(security)
+    console.step("checked organisation policies and the security baseline: no errors")
     ir = result.ir
     if ir.target == "local":
         from compiler.deploy.local.deploy import deploy_local
@@ -53,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="validate, compile and deploy ENV (local: pipelines, registry, endpoints here)",
     )
     add_common_args(parser)
-    parser.add_argument("--build-dir", default="build", help="build folder (default: build)")
+    add_build_args(parser)
     parser.add_argument(
         "--state-dir",
         help="local target: state folder (default: .mlplat/<env>)",

@@ -2,7 +2,8 @@
 
 Writes `build/<env>/` (compile outputs, plan.json, changes.json, manifests/, report.md) and
 compares with `--base` (a git revision, default the merge base with main, or an earlier
-build folder). Needs no cloud account and no Pulumi CLI.
+build folder). Needs no cloud account and no Pulumi CLI. Security baseline errors on the
+plan are listed in the report, which is still written, and make the command fail.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from compiler.cli import (
     EXIT_OK,
     EXIT_USAGE,
     Console,
+    add_build_args,
     add_common_args,
+    build_options,
     overrides_of,
     run_frontend,
 )
@@ -33,23 +36,32 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from compiler.plan.baseline import BaselineError, resolve_baseline
     from compiler.plan.outputs import plan_outputs
 
+    options = build_options(args)
     try:
         baseline = resolve_baseline(
-            args.base, Path(args.configs), overrides_of(args), progress=console.progress
+            args.base,
+            Path(args.configs),
+            overrides_of(args),
+            progress=console.progress,
+            options=options,
         )
     except BaselineError as exc:
         console.diagnostics([*result.diagnostics, exc.diagnostic])
         return EXIT_USAGE
-    outcome = plan_outputs(result, baseline, Path(args.build_dir), progress=console.progress)
-    console.diagnostics([*result.diagnostics, *outcome.diagnostics])
+    outcome = plan_outputs(
+        result, baseline, Path(args.build_dir), progress=console.progress, options=options
+    )
+    console.diagnostics([*result.diagnostics, *outcome.diagnostics, *outcome.security])
     if has_errors(outcome.diagnostics):
         return EXIT_INVALID
     seconds = time.perf_counter() - started
+    insecure = has_errors(outcome.security)
     console.result(
-        f"ok: wrote {outcome.target}/ ({outcome.summary()}) against {baseline.label} "
-        f"in {seconds:.1f}s; review {outcome.target}/report.md"
+        f"{'failed' if insecure else 'ok'}: wrote {outcome.target}/ ({outcome.summary()}) "
+        f"against {baseline.label} in {seconds:.1f}s; review {outcome.target}/report.md"
+        + (" (security baseline errors above)" if insecure else "")
     )
-    return EXIT_OK
+    return EXIT_INVALID if insecure else EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "plan", help="plan the cloud resources of ENV and write build/<env>/report.md"
     )
     add_common_args(parser)
-    parser.add_argument("--build-dir", default="build", help="build folder (default: build)")
+    add_build_args(parser)
     parser.add_argument(
         "--base",
         metavar="REF|DIR",

@@ -63,7 +63,11 @@ def pipeline_key(ir: PlatformIR, pipeline: Pipeline) -> str:
     return digest(
         "kfp-pipeline",
         pipeline.model_dump(mode="json"),
-        {name: ir.node_pools[name].model_dump(mode="json") for name in pools if name in ir.node_pools},
+        {
+            name: ir.node_pools[name].model_dump(mode="json")
+            for name in pools
+            if name in ir.node_pools
+        },
         pipeline_root(ir, pipeline),
         file_digest(_team_code_files(pipeline)),
         code_fingerprint("compiler/kfp_backend", "compiler/ir.py", "schemas"),
@@ -130,7 +134,9 @@ def compile_all(
             diagnostics.extend(problem.diagnostic(locate) for problem in problems)
             files.update(produced)
             if produced and keys:
-                cache.put("kfp", keys[(pipeline.team, pipeline.name)], json.dumps(produced).encode())
+                cache.put(
+                    "kfp", keys[(pipeline.team, pipeline.name)], json.dumps(produced).encode()
+                )
     finally:
         SHARED.pop("kfp_ir", None)
     diagnostics.sort(key=lambda d: (d.span.file, d.span.line, d.span.col, d.code))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.build import compile_files
+from compiler.build import BuildOptions, compile_files
 from compiler.buildout import write_tree
 from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error, has_errors
@@ -20,9 +20,10 @@ from compiler.plan.manifests import (
     manifest_files,
     validate_objects,
 )
-from compiler.plan.mocks import run_program
 from compiler.plan.model import Plan
 from compiler.plan.report import Baseline, PolicyFinding, render_report
+from compiler.plan.sharded import plan_program
+from compiler.policy.security import baseline_findings, is_policy_finding
 
 Progress = Callable[[str], None]
 
@@ -35,6 +36,9 @@ class PlanOutcome:
     plan: Plan | None = None
     diff: PlanDiff | None = None
     validation: ValidationReport | None = None
+    security: list[Diagnostic] = field(default_factory=list)
+    """Security baseline findings (S codes): in the report, and errors for the command, but
+    they do not stop the review from being written."""
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -52,11 +56,11 @@ class PlanOutcome:
 
 
 def policy_findings(diagnostics: Sequence[Diagnostic]) -> list[PolicyFinding]:
-    """Organisation policy results (G codes) that did not stop the build, for the report."""
+    """Organisation policy (G) and security baseline (S) results, for the report."""
     return [
         PolicyFinding(d.severity.value, d.code, d.message, str(d.span))
         for d in diagnostics
-        if d.code.startswith("G")
+        if is_policy_finding(d)
     ]
 
 
@@ -64,6 +68,7 @@ def plan_files(
     result: FrontendResult,
     baseline: Baseline,
     progress: Progress = lambda _m: None,
+    options: BuildOptions | None = None,
 ) -> PlanOutcome:
     """Compile, run the program under mocks, check manifests, diff and report, in memory."""
     assert result.ir is not None
@@ -71,7 +76,8 @@ def plan_files(
     ir = result.ir
     outcome = PlanOutcome(target=Path())
     started = time.perf_counter()
-    compiled = compile_files(result, progress)
+    options = options or BuildOptions()
+    compiled = compile_files(result, progress, options)
     outcome.files.update(compiled.files)
     outcome.diagnostics.extend(compiled.diagnostics)
     outcome.seconds["compile"] = time.perf_counter() - started
@@ -81,7 +87,7 @@ def plan_files(
     progress("running the Pulumi program under mocks ...")
     started = time.perf_counter()
     try:
-        plan = run_program(ir)
+        plan = plan_program(ir, options.cache, options.jobs, progress)
     except Exception as exc:  # the program's own checks, or a bug in it: say which, stop
         outcome.diagnostics.append(
             error(
@@ -95,6 +101,8 @@ def plan_files(
         return outcome
     outcome.plan = plan
     outcome.seconds["program"] = time.perf_counter() - started
+    outcome.security = baseline_findings(result, plan, outcome.files)
+    findings += policy_findings(outcome.security)
 
     progress("validating Kubernetes manifests ...")
     started = time.perf_counter()
@@ -129,10 +137,11 @@ def plan_outputs(
     baseline: Baseline,
     build_dir: Path,
     progress: Progress = lambda _m: None,
+    options: BuildOptions | None = None,
 ) -> PlanOutcome:
     """`plan_files`, then atomically replace `build/<env>/` when there are no errors."""
     assert result.ir is not None
-    outcome = plan_files(result, baseline, progress)
+    outcome = plan_files(result, baseline, progress, options)
     outcome.target = build_dir / result.ir.environment
     if not has_errors(outcome.diagnostics):
         write_tree(outcome.target, outcome.files)

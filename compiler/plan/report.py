@@ -36,7 +36,7 @@ KIND_WORDS = {"create": "create", "update": "update", "replace": "replace", "del
 
 @dataclass(frozen=True)
 class PolicyFinding:
-    """A policy check's result on the plan (policies come later; the section is ready)."""
+    """An organisation policy (G) or security baseline (S) result, located in the YAML."""
 
     severity: str
     policy: str
@@ -310,9 +310,20 @@ def _findings(findings: Sequence[PolicyFinding]) -> list[str]:
     lines = ["### Policy findings", ""]
     if not findings:
         return [*lines, "No policy findings.", ""]
-    lines += ["| severity | policy | resource | finding |", "|---|---|---|---|"]
-    for f in findings[:MAX_TABLE_ROWS]:
-        lines.append(f"| {f.severity} | {f.policy} | {f.resource} | {f.message} |")
+    errors = sum(f.severity == "error" for f in findings)
+    lines += [
+        f"{errors} error(s), {len(findings) - errors} warning(s); `mlplat deploy` refuses to "
+        "deploy while errors remain (`mlplat check` lists them with hints).",
+        "",
+        "| severity | policy | where | finding |",
+        "|---|---|---|---|",
+    ]
+    ordered = sorted(findings, key=lambda f: (f.severity != "error", f.policy, f.resource))
+    for f in ordered[:MAX_TABLE_ROWS]:
+        message = f.message.replace("|", "\\|")
+        lines.append(f"| {f.severity} | {f.policy} | {f.resource} | {message} |")
+    if len(findings) > MAX_TABLE_ROWS:
+        lines.append(f"| … | {len(findings) - MAX_TABLE_ROWS} more | | |")
     return [*lines, ""]
 
 

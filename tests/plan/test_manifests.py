@@ -23,7 +23,8 @@ def test_all_manifests_pass_strict_validation(request, which):
     objects = kubernetes_objects(plan)
     report = validate_objects(objects, plan.kubernetes_version)
     assert report.problems == []
-    assert report.objects + report.pod_templates == len(objects)
+    assert report.objects + report.pod_templates + report.checked_on_apply == len(objects)
+    assert report.checked_on_apply == 1  # the Kyverno pod-defaults policy
     assert report.pod_templates == (3 if which == "prod" else 2)
     kinds = {o.manifest["kind"] for o in objects}
     assert {"Namespace", "NetworkPolicy", "Role", "RoleBinding", "ServiceAccount"} <= kinds

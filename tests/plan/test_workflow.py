@@ -21,7 +21,14 @@ def test_pr_workflow_uses_make_targets_and_the_report_marker():
     assert "BASE=origin/${{ github.base_ref }}" in plan and "> diagnostics.json" in plan
     (comment,) = [s for s in steps if s.get("uses", "").startswith("actions/github-script")]
     assert f"'{MARKER}'" in comment["with"]["script"]
-    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert workflow["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "security-events": "write",  # upload-sarif
+    }
+    (sarif,) = [s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload")]
+    assert sarif["with"]["sarif_file"] == "mlplat.sarif"
+    assert any("make -s policies" in c and "--format sarif" in c for c in commands)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert "diagnostics.json" in upload["with"]["path"] and upload["if"] == "always()"
 

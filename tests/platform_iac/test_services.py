@@ -20,6 +20,7 @@ def test_every_chart_and_manifest_is_pinned(prod):
         "kserve",
         "nvidia-device-plugin",
         "cluster-autoscaler",
+        "kyverno",
     }
     for release in releases:
         assert release.inputs["version"], release.name

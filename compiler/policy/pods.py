@@ -1,0 +1,436 @@
+"""S6xx: every pod the platform defines runs as non-root, without privilege escalation or
+capabilities, under the RuntimeDefault seccomp profile, with requests and limits, and -
+when it serves a model - with readiness and liveness probes.
+
+Pod templates come from the plan's Kubernetes objects (Deployments and other workloads,
+InferenceService predictors as KServe runs them, Kubeflow training jobs) and from the
+compiled pipelines (`pipelines/<team>/<pipeline>.yaml`: one pod per step). A pipeline step
+can only carry what kfp-kubernetes can write (user, group, runAsNonRoot, resources): its
+other restricted fields come from the Kyverno policy that completes pods in team namespaces
+(platform_iac/pod_security.py). So for steps the baseline checks runAsNonRoot and resources
+in the compiled spec, and (S607) that the plan installs Kyverno, labels the team namespace
+and holds a policy that fills in every other field Pod Security `restricted` requires.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from compiler.ir import Pipeline
+from compiler.plan.manifests import predictor_pod
+from compiler.policy.findings import Rule, Violation
+from compiler.policy.plan_view import (
+    KubeObject,
+    PlanView,
+    as_list,
+    describe,
+    dig,
+    spec_path,
+    subject,
+)
+from compiler.yaml_source import Path_
+from platform_iac.naming import ENDPOINT_LABEL
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+SECCOMP_PROFILES = frozenset({"RuntimeDefault", "Localhost"})
+ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+RESOURCE_FIELDS = (
+    ("requests", "cpu"),
+    ("requests", "memory"),
+    ("limits", "cpu"),
+    ("limits", "memory"),
+)
+KFP_RESOURCES = {
+    ("requests", "cpu"): ("resourceCpuRequest", "cpuRequest"),
+    ("requests", "memory"): ("resourceMemoryRequest", "memoryRequest"),
+    ("limits", "cpu"): ("resourceCpuLimit", "cpuLimit"),
+    ("limits", "memory"): ("resourceMemoryLimit", "memoryLimit"),
+}
+WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
+KYVERNO_CHART = "kyverno"
+KYVERNO_POLICIES = frozenset({("kyverno.io/v1", "ClusterPolicy"), ("kyverno.io/v1", "Policy")})
+POD_DEFAULTS = (
+    "pod runAsNonRoot: true",
+    "pod seccompProfile: RuntimeDefault",
+    "containers allowPrivilegeEscalation: false",
+    "containers capabilities.drop: [ALL]",
+    "initContainers allowPrivilegeEscalation: false",
+    "initContainers capabilities.drop: [ALL]",
+)
+
+RULES = (
+    Rule(
+        "S601",
+        "pod-non-root",
+        "pod may run as root",
+        "Every container runs with runAsNonRoot: true (pod or container level) and never "
+        "as user 0; pipeline steps set it in the compiled pipeline.",
+    ),
+    Rule(
+        "S602",
+        "pod-no-privilege-escalation",
+        "container may escalate privileges",
+        "Every container sets allowPrivilegeEscalation: false and is not privileged.",
+    ),
+    Rule(
+        "S603",
+        "pod-drop-capabilities",
+        "container keeps Linux capabilities",
+        "Every container drops ALL capabilities and adds none but NET_BIND_SERVICE.",
+    ),
+    Rule(
+        "S604",
+        "pod-seccomp",
+        "container without the RuntimeDefault seccomp profile",
+        "Every container runs under the RuntimeDefault (or a Localhost) seccomp profile, set "
+        "on the pod or the container.",
+    ),
+    Rule(
+        "S605",
+        "pod-resources",
+        "container without resource requests and limits",
+        "Every container requests CPU and memory and has CPU and memory limits, so the "
+        "scheduler and the team quota account for it.",
+    ),
+    Rule(
+        "S606",
+        "serving-probes",
+        "serving container without readiness and liveness probes",
+        "Serving containers have a readiness probe (no traffic before the model is loaded) "
+        "and a liveness probe (a hung server is restarted).",
+    ),
+    Rule(
+        "S607",
+        "pipeline-pod-defaults",
+        "pipeline pods not completed to the restricted standard",
+        "Pipeline pods (steps, Kubeflow's driver and launcher, Argo's init and wait "
+        "containers) are completed to Pod Security restricted by the Kyverno policy of the "
+        "plan: Kyverno is installed, the team namespace carries the policy's label, and the "
+        "policy sets every field kfp-kubernetes cannot.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    title: str
+    who: str
+    path: Path_
+    resource: str
+    spec: dict[str, Any]
+    serving: bool
+
+
+def check(view: PlanView, pipelines: Mapping[str, str | bytes] | None) -> Iterator[Violation]:
+    for template in pod_templates(view):
+        yield from _template(template)
+    if pipelines is not None:
+        for pipeline in view.ir.pipelines():
+            yield from _pipeline(pipeline, pipelines)
+    for name, team in sorted(view.ir.teams.items()):
+        if team.pipelines:
+            missing = pod_defaults_missing(view, team.namespace)
+            if missing:
+                yield Violation(
+                    "S607",
+                    f"team '{name}'",
+                    f"its pipelines run in namespace '{team.namespace}', where {missing}",
+                    ("teams", name, "pipelines"),
+                    hint="the program installs Kyverno with platform_iac/pod_security.py and "
+                    "labels team namespaces for it: report this to the platform team",
+                )
+
+
+# --- pod templates of Kubernetes objects --------------------------------------------------
+
+
+def _pod_specs(obj: KubeObject) -> list[dict[str, Any]]:
+    manifest, kind = obj.manifest, obj.kind
+    if kind == "Pod":
+        specs = [manifest.get("spec")]
+    elif kind in WORKLOADS or obj.api_version.startswith("serving.knative.dev/"):
+        specs = [dig(manifest, "spec", "template", "spec")]
+    elif kind == "CronJob":
+        specs = [dig(manifest, "spec", "jobTemplate", "spec", "template", "spec")]
+    elif kind == "InferenceService":
+        specs = [predictor_pod(manifest)["spec"]]
+    elif obj.api_version.startswith("kubeflow.org/") and kind.endswith("Job"):
+        specs = [
+            dig(replica, "template", "spec")
+            for field, replicas in (manifest.get("spec") or {}).items()
+            if field.endswith("ReplicaSpecs") and isinstance(replicas, dict)
+            for replica in replicas.values()
+        ]
+    else:
+        return []
+    return [s if isinstance(s, dict) else {} for s in specs]
+
+
+def pod_templates(view: PlanView) -> Iterator[PodTemplate]:
+    for obj in view.kube_objects:
+        ref = obj.resource.spec
+        serving = ref.kind == "endpoint" or ENDPOINT_LABEL in obj.labels
+        for spec in _pod_specs(obj):
+            yield PodTemplate(
+                obj.title(), subject(ref), spec_path(ref), describe(obj.resource), spec, serving
+            )
+
+
+def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        c
+        for field in ("initContainers", "containers")
+        for c in as_list(spec.get(field))
+        if isinstance(c, dict)
+    ]
+
+
+def _template(t: PodTemplate) -> Iterator[Violation]:
+    pod = t.spec.get("securityContext") or {}
+    found: dict[str, list[str]] = {}
+
+    def flag(code: str, container: dict[str, Any], what: str) -> None:
+        found.setdefault(code, []).append(f"'{container.get('name', '?')}' {what}")
+
+    containers = _containers(t.spec)
+    if not containers:
+        flag("S605", {"name": "(none)"}, "is missing: the template defines no container")
+    for c in containers:
+        sc = c.get("securityContext") or {}
+        non_root = sc.get("runAsNonRoot", pod.get("runAsNonRoot"))
+        user = sc.get("runAsUser", pod.get("runAsUser"))
+        if non_root is not True or str(user) == "0":
+            flag("S601", c, "may run as root" if str(user) != "0" else "runs as user 0")
+        if sc.get("allowPrivilegeEscalation") is not False or sc.get("privileged") is True:
+            flag("S602", c, "does not set allowPrivilegeEscalation: false")
+        capabilities = sc.get("capabilities") or {}
+        added = set(as_list(capabilities.get("add"))) - ALLOWED_CAPABILITIES
+        if "ALL" not in as_list(capabilities.get("drop")) or added:
+            flag("S603", c, f"adds {', '.join(sorted(added))}" if added else "does not drop ALL")
+        profile = dig(sc, "seccompProfile", "type") or dig(pod, "seccompProfile", "type")
+        if profile not in SECCOMP_PROFILES:
+            flag("S604", c, f"runs with seccomp profile {profile or 'unset'}")
+        missing = [f"{a}.{b}" for a, b in RESOURCE_FIELDS if not dig(c, "resources", a, b)]
+        if missing:
+            flag("S605", c, f"has no {', '.join(missing)}")
+    if t.serving:
+        for c in as_list(t.spec.get("containers")):
+            absent = [p for p in ("readinessProbe", "livenessProbe") if not dig(c, p)]
+            if absent:
+                flag("S606", c, f"has no {' and '.join(absent)}")
+    for code, problems in found.items():
+        yield Violation(
+            code, t.who, f"{t.title}: container {'; '.join(problems)}", t.path, t.resource
+        )
+
+
+# --- pipeline steps (compiled KFP specs) --------------------------------------------------
+
+
+def _documents(text: str | bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    docs = [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict)]
+    spec = docs[0] if docs else {}
+    platform = next((d for d in docs[1:] if "platforms" in d), {})
+    return spec, platform
+
+
+def _executors(spec: dict[str, Any], dag: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(task name, executor label) of every task, through sub-DAGs."""
+    components = spec.get("components") or {}
+    for task, body in (dag.get("tasks") or {}).items():
+        component = components.get(dig(body, "componentRef", "name")) or {}
+        if "dag" in component:
+            yield from _executors(spec, component["dag"])
+        elif component.get("executorLabel"):
+            yield str(task), str(component["executorLabel"])
+
+
+def _pipeline(pipeline: Pipeline, files: Mapping[str, str | bytes]) -> Iterator[Violation]:
+    relpath = f"pipelines/{pipeline.team}/{pipeline.name}.yaml"
+    base: Path_ = ("teams", pipeline.team, "pipelines", pipeline.name)
+    text = files.get(relpath)
+    if text is None:
+        yield Violation(
+            "S601",
+            f"pipeline '{pipeline.team}/{pipeline.name}'",
+            f"has no compiled pipeline ({relpath}) whose pods could be checked",
+            base,
+        )
+        return
+    spec, platform = _documents(text)
+    executors = dig(spec, "deploymentSpec", "executors") or {}
+    kubernetes = dig(platform, "platforms", "kubernetes", "deploymentSpec", "executors") or {}
+    tasks = dict(_executors(spec, dig(spec, "root", "dag") or {}))
+    for step in pipeline.order:
+        label = tasks.get(step)
+        if label is None:
+            continue
+        who = f"step '{step}' of pipeline '{pipeline.team}/{pipeline.name}'"
+        path = (*base, "steps", step)
+        sc = dig(kubernetes, label, "securityContext") or {}
+        if sc.get("runAsNonRoot") is not True or str(sc.get("runAsUser")) == "0":
+            yield Violation(
+                "S601",
+                who,
+                f"{relpath} does not set runAsNonRoot: true for {label}",
+                path,
+                relpath,
+            )
+        resources = dig(executors, label, "container", "resources") or {}
+        missing = [
+            f"{a}.{b}"
+            for (a, b), keys in KFP_RESOURCES.items()
+            if not any(resources.get(k) for k in keys)
+        ]
+        if missing:
+            yield Violation(
+                "S605", who, f"{relpath} sets no {', '.join(missing)} for {label}", path, relpath
+            )
+
+
+# --- the pod defaults policy (Kyverno) ----------------------------------------------------
+
+
+def _anchor(key: Any) -> tuple[str, str]:
+    """`+(x)` → (x, add); `(x)` → (x, condition); `x` → (x, set)."""
+    text = str(key)
+    if text.startswith("+(") and text.endswith(")"):
+        return text[2:-1], "add"
+    if text.startswith("(") and text.endswith(")"):
+        return text[1:-1], "condition"
+    return text, "set"
+
+
+def _plain(value: Any) -> Any:
+    """A patch without its anchors: conditions dropped, added or set values kept."""
+    if isinstance(value, dict):
+        plain = {}
+        for key, item in value.items():
+            name, anchor = _anchor(key)
+            if anchor != "condition":
+                plain[name] = _plain(item)
+        return plain
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _container_defaults(entry: Any) -> set[str]:
+    sc = _plain(dig(entry, "securityContext") or {})
+    found = set()
+    if sc.get("allowPrivilegeEscalation") is False:
+        found.add("allowPrivilegeEscalation: false")
+    if "ALL" in as_list(dig(sc, "capabilities", "drop")):
+        found.add("capabilities.drop: [ALL]")
+    return found
+
+
+def _every_container(entry: Any, element: bool) -> bool:
+    """Does a strategic-merge list entry address every container of the list?"""
+    if not isinstance(entry, dict):
+        return False
+    names = {k: v for k, v in entry.items() if _anchor(k)[0] == "name"}
+    if element:
+        return any(str(v).replace(" ", "") == "{{element.name}}" for v in names.values())
+    return any(_anchor(k)[1] == "condition" and v in ("*", "?*") for k, v in names.items())
+
+
+def _rule_defaults(rule: dict[str, Any]) -> set[str]:
+    mutate = rule.get("mutate") or {}
+    provided = set()
+    if not rule.get("preconditions"):
+        patch = _plain(mutate.get("patchStrategicMerge") or {})
+        pod = dig(patch, "spec", "securityContext") or {}
+        if pod.get("runAsNonRoot") is True:
+            provided.add("pod runAsNonRoot: true")
+        if dig(pod, "seccompProfile", "type") == "RuntimeDefault":
+            provided.add("pod seccompProfile: RuntimeDefault")
+        raw = dig(mutate, "patchStrategicMerge", "spec") or {}
+        for field in ("containers", "initContainers"):
+            for entry in as_list(raw.get(field)):
+                if _every_container(entry, element=False):
+                    provided |= {f"{field} {d}" for d in _container_defaults(entry)}
+    for loop in as_list(mutate.get("foreach")):
+        listed = str(dig(loop, "list") or "").strip().strip("{}").strip()
+        field = listed.removeprefix("request.object.spec.")
+        if field not in ("containers", "initContainers") or field == listed:
+            continue
+        guards = [str(dig(p, "key")) for p in as_list(dig(rule, "preconditions", "all"))]
+        if rule.get("preconditions") and (
+            dig(rule, "preconditions", "any")
+            or not all(f"request.object.spec.{field}" in g for g in guards)
+        ):
+            continue  # a condition beyond "the list is not empty": not every pod
+        for entry in as_list(dig(loop, "patchStrategicMerge", "spec", field)):
+            if _every_container(entry, element=True):
+                provided |= {f"{field} {d}" for d in _container_defaults(entry)}
+    return provided
+
+
+def _selects(selector: Any, labels: dict[str, str]) -> bool:
+    if not isinstance(selector, dict) or selector.get("matchExpressions"):
+        return False  # expressions are not evaluated: not counted as coverage
+    wanted = selector.get("matchLabels") or {}
+    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+
+
+def _filter_matches(item: Any, namespace: str, labels: dict[str, str]) -> bool:
+    if not isinstance(item, dict) or set(item) - {"resources"}:
+        return False  # narrowed to some users, roles or subjects: not every pod
+    resources = item.get("resources") or {}
+    kinds = as_list(resources.get("kinds"))
+    operations = as_list(resources.get("operations"))
+    namespaces = as_list(resources.get("namespaces"))
+    if not {"Pod", "v1/Pod", "*"} & set(kinds) or resources.get("selector"):
+        return False
+    if operations and "CREATE" not in operations:
+        return False
+    if namespaces and not any(fnmatch.fnmatchcase(namespace, str(n)) for n in namespaces):
+        return False
+    return "namespaceSelector" not in resources or _selects(resources["namespaceSelector"], labels)
+
+
+def _rule_matches(rule: dict[str, Any], namespace: str, labels: dict[str, str]) -> bool:
+    match = rule.get("match") or {}
+    if rule.get("exclude"):
+        return False
+    if match.get("any"):
+        return any(_filter_matches(i, namespace, labels) for i in as_list(match["any"]))
+    if match.get("all"):
+        return all(_filter_matches(i, namespace, labels) for i in as_list(match["all"]))
+    return "resources" in match and _filter_matches(
+        {"resources": match["resources"]}, namespace, labels
+    )
+
+
+def pod_defaults_missing(view: PlanView, namespace: str) -> str | None:
+    """Why pods in `namespace` would not be completed to `restricted`; None when they are."""
+    found = [o for o in view.kube("Namespace") if o.name == namespace]
+    if not found:
+        return "the namespace is not in the plan"
+    labels = {**found[0].labels, "kubernetes.io/metadata.name": namespace}
+    if KYVERNO_CHART not in view.helm_charts():
+        return "Kyverno, which applies the pod-security defaults, is not installed"
+    provided: set[str] = set()
+    for obj in view.kube_objects:
+        if (obj.api_version, obj.kind) not in KYVERNO_POLICIES:
+            continue
+        spec = obj.manifest.get("spec") or {}
+        if spec.get("admission") is False or (obj.kind == "Policy" and obj.namespace != namespace):
+            continue
+        for rule in as_list(spec.get("rules")):
+            if isinstance(rule, dict) and _rule_matches(rule, namespace, labels):
+                provided |= _rule_defaults(rule)
+    missing = [d for d in POD_DEFAULTS if d not in provided]
+    if not missing:
+        return None
+    return f"no Kyverno policy sets {', '.join(missing)}"

@@ -1,0 +1,112 @@
+"""Organisation policies and the security baseline of one environment, in one call.
+
+`mlplat check` and `mlplat deploy` use `check_environment`: the organisation policies come
+from the frontend (G codes, checked on the IR); the baseline (S codes) runs on the plan
+that the Pulumi program registers under mocks (compiler/plan) and on the compiled
+pipelines. `mlplat plan` runs the baseline on the plan it already has (`baseline_findings`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from compiler.build import BuildOptions
+from compiler.compose import CLI_FILE
+from compiler.diagnostics import Diagnostic, Span, error, has_errors
+from compiler.frontend import FrontendResult
+from compiler.plan.model import Plan
+from compiler.policy.baseline import Locate, check_baseline
+from compiler.yaml_source import Path_
+
+Progress = Callable[[str], None]
+POLICY_PREFIXES = ("G", "S")
+"""Diagnostic codes of policy findings: organisation policies and the security baseline."""
+
+
+def locator(result: FrontendResult) -> Locate:
+    """Config path → span in the configs of `result` (the configs' root when not written)."""
+    sources = result.sources
+    root = sources.locate(()) or Span(CLI_FILE)
+
+    def locate(path: Path_, at_key: bool) -> Span:
+        return sources.locate(path, at_key=at_key) or root
+
+    return locate
+
+
+def is_policy_finding(diagnostic: Diagnostic) -> bool:
+    return diagnostic.code.startswith(POLICY_PREFIXES)
+
+
+def baseline_findings(
+    result: FrontendResult, plan: Plan, pipelines: Mapping[str, str | bytes] | None
+) -> list[Diagnostic]:
+    assert result.ir is not None
+    return check_baseline(plan, result.ir, locator(result), pipelines)
+
+
+@dataclass
+class CheckOutcome:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    """Organisation policy findings, then what stopped the baseline (if anything), then the
+    baseline's findings."""
+    baseline_ran: bool = False
+    plan: Plan | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+def check_environment(
+    result: FrontendResult,
+    progress: Progress = lambda _m: None,
+    compiled: Mapping[str, str | bytes] | None = None,
+    options: BuildOptions | None = None,
+) -> CheckOutcome:
+    """Organisation policies and the baseline for a frontend result.
+
+    Without an IR (the specs do not validate) only the frontend's diagnostics come back.
+    `compiled` are the compile outputs when the caller has them already (deploy).
+    """
+    outcome = CheckOutcome(diagnostics=list(result.diagnostics))
+    ir = result.ir
+    if ir is None:
+        return outcome
+    if compiled is None:
+        started = time.perf_counter()
+        from compiler.build import compile_files
+
+        built = compile_files(result, progress, options)
+        outcome.seconds["compile"] = time.perf_counter() - started
+        outcome.diagnostics.extend(built.diagnostics)
+        if has_errors(built.diagnostics):
+            return outcome
+        compiled = built.files
+    progress("running the Pulumi program under mocks ...")
+    started = time.perf_counter()
+    from compiler.plan.sharded import plan_program
+
+    options = options or BuildOptions()
+    try:
+        outcome.plan = plan_program(ir, options.cache, options.jobs, progress)
+    except Exception as exc:  # the program's own checks, or a bug in it
+        outcome.diagnostics.append(
+            error(
+                "P101",
+                f"the platform program failed for environment '{ir.environment}': "
+                f"{type(exc).__name__}: {exc}",
+                Span(CLI_FILE),
+                "fix the spec it names; if it names none, this is a bug in platform_iac/",
+            )
+        )
+        return outcome
+    outcome.seconds["program"] = time.perf_counter() - started
+    started = time.perf_counter()
+    outcome.diagnostics.extend(baseline_findings(result, outcome.plan, compiled))
+    outcome.baseline_ran = True
+    outcome.seconds["baseline"] = time.perf_counter() - started
+    return outcome
