@@ -38,6 +38,8 @@ class Replica:
     region: str
     provider: pulumi.ProviderResource
     kms_key_arn: pulumi.Input[str]
+    log_bucket: pulumi.Input[str]
+    """Access-log bucket in that region: S3 delivers access logs only within a region."""
 
 
 @dataclass(frozen=True)
@@ -338,16 +340,24 @@ class DataBucket(pulumi.ComponentResource):
         spec, replica = args.bucket, args.replica
         assert replica is not None and args.kms_key_arn is not None
         name = f"{spec.name}-replica"
+        replica_name = f"{spec.physical_name}-{replica.region}"[:63]
         target, _ = self._hardened(
             name,
             spec,
-            f"{spec.physical_name}-{replica.region}"[:63],
+            replica_name,
             replica.kms_key_arn,
             args.account_id,
             {**args.tags, "mlplat.io/replica-of": spec.physical_name},
             log_target=False,
             versioned=True,
             provider=replica.provider,
+        )
+        aws.s3.BucketLogging(
+            name,
+            bucket=target.id,
+            target_bucket=replica.log_bucket,
+            target_prefix=f"{replica_name}/",
+            opts=pulumi.ResourceOptions(parent=self, provider=replica.provider),
         )
         role = aws.iam.Role(
             name,
@@ -502,7 +512,21 @@ class Storage(pulumi.ComponentResource):
                     parent=self, provider=provider, protect=True, retain_on_delete=True
                 ),
             )
-            replicas[region] = Replica(region, provider, key.arn)
+            logs = log_target_bucket(args)
+            regional_logs = logs.model_copy(
+                update={
+                    "name": f"{ACCESS_LOG_BUCKET}-{region}",
+                    "physical_name": f"{prefix}-{ACCESS_LOG_BUCKET}-{region}"[:63],
+                    "description": f"S3 server access logs of the replicas in {region}",
+                    "replicate_to": None,
+                }
+            )
+            log_bucket = DataBucket(
+                regional_logs.name,
+                DataBucketArgs(regional_logs, None, None, args.account_id, args.tags),
+                opts=pulumi.ResourceOptions(parent=self, providers=[provider]),
+            )
+            replicas[region] = Replica(region, provider, key.arn, log_bucket.bucket_id)
         return replicas
 
 
