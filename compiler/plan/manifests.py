@@ -12,13 +12,15 @@ CRD schema when applied, and by the security baseline (compiler/policy/) here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from compiler.cache import BuildCache, digest, versions
 from compiler.plan.model import Plan, PlannedResource
 
 try:  # libyaml's dumper when present: same output, faster
@@ -146,60 +148,92 @@ class ValidationReport:
         return f"{checked}: {len(self.problems)} problem(s)."
 
 
-@contextmanager
-def _schemas_read_once() -> Iterator[None]:
-    """kubernetes-validate re-reads its 1.3 MB definitions file for every object (~20 ms);
-    caching the reads for the duration of one check makes it ~10x faster."""
-    import kubernetes_validate.utils as kv_utils
+@functools.cache
+def _validator(kind: str, api_version: str, desired_version: str) -> Any:
+    """A compiled validator per kind: `kubernetes_validate.validate`'s lookup, done once.
 
-    original = kv_utils.schema_contents
-    kv_utils.schema_contents = functools.lru_cache(maxsize=None)(original)
+    kubernetes-validate rebuilds the schema registry (and re-resolves every `$ref` into the
+    1.3 MB definitions file) for each object; one validator per kind, reused, gives the
+    same verdicts (tests/plan/test_manifests.py compares them) many times faster.
+    """
+    import jsonschema
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    wanted = utils.major_minor(desired_version)
+    version = [v for v in utils.all_versions() if utils.major_minor(v) <= wanted][-1]
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
     try:
-        yield
-    finally:
-        kv_utils.schema_contents = original
+        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", desired_version)
+    except FileNotFoundError:
+        return None
+    definitions = utils.schema_contents(f"{folder}/_definitions.json", desired_version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
-def validate_objects(objects: Iterable[KubeObject], kubernetes_version: str) -> ValidationReport:
+def validation_problems(
+    manifest: dict[str, Any], kubernetes_version: str
+) -> list[tuple[str, str]] | None:
+    """(where, message) of the schema violation kubernetes-validate reports ([] when valid);
+    None when no schema exists for the object's kind."""
+    validator = _validator(
+        str(manifest.get("kind")), str(manifest.get("apiVersion")), kubernetes_version
+    )
+    if validator is None:
+        return None
+    error = next(iter(validator.iter_errors(manifest)), None)  # what `validate` raises
+    if error is None:
+        return []
+    return [(".".join(str(p) for p in error.absolute_path), error.message)]
+
+
+def validate_objects(
+    objects: Iterable[KubeObject], kubernetes_version: str, cache: BuildCache | None = None
+) -> ValidationReport:
+    """Strict schema validation of every object; verdicts are cached by object content."""
     report = ValidationReport(kubernetes_version)
     try:
-        import kubernetes_validate
+        import kubernetes_validate  # noqa: F401  - the schemas ship with it
     except ImportError:
         report.skipped = "kubernetes-validate is not installed (pip install kubernetes-validate)"
         return report
-    with _schemas_read_once():
-        _validate(objects, report, kubernetes_validate)
-    return report
+    tool = versions("kubernetes-validate", "jsonschema")
+    use_cache = cache is not None and cache.folder is not None
 
-
-def _validate(objects: Iterable[KubeObject], report: ValidationReport, kv: Any) -> None:
-    kubernetes_version = report.kubernetes_version
-    kubernetes_validate = kv
-
-    def check(path: str, manifest: dict[str, Any]) -> None:
-        try:
-            kubernetes_validate.validate(manifest, kubernetes_version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            where = ".".join(str(p) for p in exc.absolute_path)
-            report.problems.append(ManifestProblem(path, where, exc.message))
+    def check(path: str, manifest: dict[str, Any]) -> bool:
+        """Record the problems of one manifest; False when its kind has no schema."""
+        key = digest("k8s-validate", manifest, kubernetes_version, tool) if use_cache else ""
+        cached = cache.get("k8s-validate", key) if cache is not None and key else None
+        found = (
+            json.loads(cached)
+            if cached is not None
+            else validation_problems(manifest, kubernetes_version)
+        )
+        if found is None:
+            return False
+        if cached is None and cache is not None and key:
+            cache.put("k8s-validate", key, json.dumps(found).encode())
+        report.problems.extend(ManifestProblem(path, where, message) for where, message in found)
+        return True
 
     for obj in objects:
-        key = (obj.manifest.get("apiVersion"), obj.manifest.get("kind"))
-        if (str(key[0]), str(key[1])) in CHECKED_ON_APPLY:
+        key = (str(obj.manifest.get("apiVersion")), str(obj.manifest.get("kind")))
+        if key in CHECKED_ON_APPLY:
             report.checked_on_apply += 1
             continue
-        template = POD_TEMPLATES.get((str(key[0]), str(key[1])))
+        template = POD_TEMPLATES.get(key)
         if template is not None:
             report.pod_templates += 1
             check(obj.path, template(obj.manifest))
             continue
-        try:
+        if check(obj.path, obj.manifest):
             report.objects += 1
-            check(obj.path, obj.manifest)
-        except kubernetes_validate.SchemaNotFoundError:
-            report.objects -= 1
+        else:
             report.problems.append(
                 ManifestProblem(
                     obj.path, "", f"no schema for {key[1]} ({key[0]}) and no pod template rule"
                 )
             )
+    return report

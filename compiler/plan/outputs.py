@@ -107,7 +107,7 @@ def plan_files(
     progress("validating Kubernetes manifests ...")
     started = time.perf_counter()
     objects = kubernetes_objects(plan)
-    outcome.validation = validate_objects(objects, ir.platform.kubernetes_version)
+    outcome.validation = validate_objects(objects, ir.platform.kubernetes_version, options.cache)
     outcome.seconds["validate"] = time.perf_counter() - started
     for problem in outcome.validation.problems:
         outcome.diagnostics.append(

@@ -74,3 +74,34 @@ def test_predictor_pod_keeps_pod_fields_and_drops_kserve_ones(prod):
     (container,) = pod["spec"]["containers"]
     assert container["name"] == "kserve-container" and "storageUri" not in container
     assert pod["spec"]["serviceAccountName"].endswith("-workload")
+
+
+def test_reused_validators_agree_with_kubernetes_validate(prod):
+    """The per-kind validators give kubernetes-validate's own verdict, object by object."""
+    import kubernetes_validate
+
+    from compiler.plan.manifests import POD_TEMPLATES, validation_problems
+
+    version = prod.kubernetes_version
+    manifests = [
+        o.manifest
+        for o in kubernetes_objects(prod)
+        if (o.manifest["apiVersion"], o.manifest["kind"]) not in POD_TEMPLATES
+        and o.manifest["kind"] != "ClusterPolicy"
+    ]
+    broken = []
+    for manifest in manifests[:12]:
+        bad = copy.deepcopy(manifest)
+        bad.setdefault("metadata", {})["labelz"] = {"x": "y"}  # unknown field (strict)
+        broken.append(bad)
+        worse = copy.deepcopy(manifest)
+        worse["spec"] = "not an object"
+        broken.append(worse)
+    for manifest in [*manifests, *broken]:
+        try:
+            kubernetes_validate.validate(manifest, version, strict=True)
+            expected: list[tuple[str, str]] = []
+        except kubernetes_validate.ValidationError as exc:
+            expected = [(".".join(str(p) for p in exc.absolute_path), exc.message)]
+        assert validation_problems(manifest, version) == expected, manifest["kind"]
+    assert sum(bool(validation_problems(m, version)) for m in broken) == len(broken)
