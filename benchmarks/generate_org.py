@@ -178,9 +178,17 @@ def team_spec(index: int, seed: int) -> dict:
     }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared lists out in full, as people do, instead of YAML anchors and aliases."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def _dump(path: Path, data: dict, header: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + yaml.safe_dump(data, sort_keys=False, width=120), encoding="utf-8")
+    text = yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, width=120)
+    path.write_text(header + text, encoding="utf-8")
 
 
 def generate(out: Path, teams: int, seed: int = 1) -> Path:

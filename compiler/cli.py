@@ -100,7 +100,7 @@ def run_frontend(args: argparse.Namespace, console: Console):  # type: ignore[no
         raise SystemExit(usage_error(f"configs folder '{configs}' does not exist"))
     console.progress(f"validating {configs}/ ...")
     started = time.perf_counter()
-    result = load_platform(configs, overrides_of(args))
+    result = load_platform(configs, overrides_of(args), jobs=jobs_of(args))
     return result, time.perf_counter() - started
 
 
@@ -129,13 +129,20 @@ def add_build_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def jobs_of(args: argparse.Namespace) -> int:
+    """Worker processes: --jobs, else MLPLAT_JOBS or one per CPU."""
+    from compiler.workers import default_jobs
+
+    jobs = getattr(args, "jobs", None)
+    return jobs if jobs and jobs > 0 else default_jobs()
+
+
 def build_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """BuildOptions from the command line (imported lazily: validate does not need them)."""
     from compiler.build import BuildOptions
     from compiler.cache import BuildCache
-    from compiler.workers import default_jobs
 
-    jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
+    jobs = jobs_of(args)
     return BuildOptions(
         cache=BuildCache.for_build(Path(args.build_dir), not args.no_cache), jobs=jobs
     )

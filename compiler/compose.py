@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors
+from compiler.workers import fork_safe, map_unordered
 from compiler.yaml_source import (
     LoadedYaml,
     NeedsPositions,
@@ -28,6 +29,7 @@ from compiler.yaml_source import (
     read_yaml,
     walk,
 )
+from schemas.team import TeamSpec
 
 ROOT_CONFIG = "platform"
 TEAMS_DIR = "teams"
@@ -49,6 +51,11 @@ class Composed:
     configs_dir: Path
     files: dict[str, str] = field(default_factory=dict)
     """Every config file read, config-relative path → display path."""
+    prevalidated: dict[str, TeamSpec] = field(default_factory=dict)
+    """Teams loaded and validated by workers, without a problem: their raw tree is not kept
+    in `teams` (the spec is all the later stages need)."""
+    credentials: dict[str, list[tuple[Path_, str]]] = field(default_factory=dict)
+    """Credential findings in the raw trees of the prevalidated teams (see secrets_scan)."""
 
 
 @dataclass(frozen=True)
@@ -413,6 +420,58 @@ def _load_team_fast(files: list[Path]) -> dict[str, Any]:
     return tree
 
 
+PARALLEL_MIN_TEAMS = 64
+"""Below this many teams, forking workers costs more than it saves."""
+
+
+def _clean_team(task: tuple[str, list[Path], dict[str, Any] | None, list[_Override]]) -> Any:
+    """(name, (spec, credential findings)) of a team with nothing to explain, else (name, None).
+
+    Runs in a worker: loads, overlays, overrides and validates one team without positions.
+    """
+    from pydantic import ValidationError
+
+    from compiler.secrets_scan import credentials_in_tree
+
+    name, paths, overlay, overrides = task
+    try:
+        tree = _load_team_fast(paths)
+    except NeedsPositions:
+        return name, None
+    if overlay is not None:
+        _merge(tree, None, copy.deepcopy(overlay), None, (), None)
+    teams = {name: tree}
+    for ov in overrides:
+        if _apply_team_override(ov, teams) is not None:
+            return name, None
+    try:
+        spec = TeamSpec.model_validate(teams[name])
+    except ValidationError:
+        return name, None
+    return name, (spec, list(credentials_in_tree(teams[name], (TEAMS_DIR, name))))
+
+
+def _clean_teams(
+    loadable: dict[str, list[Path]],
+    overlays: dict[str, tuple[dict[str, Any], SourceMap]],
+    overrides: dict[str, list[_Override]],
+    jobs: int,
+) -> dict[str, tuple[TeamSpec, list[tuple[Path_, str]]]]:
+    """Load and validate teams on `jobs` workers (large organisations only)."""
+    if jobs <= 1 or len(loadable) < PARALLEL_MIN_TEAMS or not fork_safe():
+        return {}
+    tasks = [
+        (name, paths, overlays[name][0] if name in overlays else None, overrides.get(name, []))
+        for name, paths in loadable.items()
+        if name in loadable
+    ]
+    clean = {}
+    for name, result in map_unordered(_clean_team, tasks, jobs, min_batch=2):
+        if result is not None:
+            clean[name] = result
+    return clean
+
+
 def _team_positions(
     name: str,
     files: list[Path],
@@ -517,7 +576,7 @@ def _apply_team_override(
 
 
 def compose_config(
-    configs_dir: Path, overrides: Sequence[str]
+    configs_dir: Path, overrides: Sequence[str], jobs: int = 1
 ) -> tuple[Composed | None, list[Diagnostic]]:
     """Compose one environment's config tree. Returns None with diagnostics when it cannot."""
     configs_dir = Path(configs_dir)
@@ -661,9 +720,8 @@ def compose_config(
     diags.extend(team_diags)
     if any(d.code == "E003" for d in team_diags):
         return None, diags
-    teams: dict[str, dict[str, Any]] = {}
-    eager: dict[str, SourceMap] = {}  # teams whose positions were needed while loading
     team_files: dict[str, tuple[str, ...]] = {}
+    loadable: dict[str, list[Path]] = {}
     for name, paths in discovered.items():
         problem = _team_name_problem(name, Span(display_path(paths[0])))
         if problem:
@@ -672,14 +730,7 @@ def compose_config(
         team_files[name] = tuple(p.relative_to(configs_dir).as_posix() for p in paths)
         for p in paths:
             files[p.relative_to(configs_dir).as_posix()] = display_path(p)
-        try:
-            teams[name] = _load_team_fast(paths)
-        except NeedsPositions:
-            data, src, load_diags = _load_team(name, paths)
-            diags.extend(load_diags)
-            eager[name] = src
-            if data is not None:
-                teams[name] = data
+        loadable[name] = paths
 
     if not isinstance(team_overlays, dict):
         diags.append(
@@ -704,8 +755,6 @@ def compose_config(
                 )
             )
             continue
-        if name not in teams:
-            continue  # the team file itself has errors, already reported
         if not isinstance(overlay_tree, dict):
             diags.append(
                 error("E103", f"the overlay of team '{name}' must be a mapping", span, None)
@@ -720,24 +769,52 @@ def compose_config(
             for at, at_span in table_from.items():
                 if at[:2] == prefix:
                     table_to[at[2:]] = at_span
-        overlays[name] = (copy.deepcopy(overlay_tree), overlay_src)
-        _merge(teams[name], None, overlay_tree, None, (), None)
+        overlays[name] = (overlay_tree, overlay_src)
     _drop_sources(sources, (TEAMS_DIR,))
-
-    team_overrides: dict[str, list[_Override]] = {}
+    overrides_of_team: dict[str, list[_Override]] = {}
     for ov in parsed:
         if ov.kind == "team":
-            problem = _apply_team_override(ov, teams)
-            if problem:
-                diags.append(problem)
-            else:
-                team_overrides.setdefault(ov.key.split(".")[1], []).append(ov)
+            overrides_of_team.setdefault(ov.key.split(".")[1] if "." in ov.key else "", []).append(
+                ov
+            )
+
+    # Teams that load and validate without a single problem can be handled by workers; any
+    # team with something to explain is (re)done here, with positions and diagnostics.
+    clean = _clean_teams(loadable, overlays, overrides_of_team, jobs)
+    teams: dict[str, dict[str, Any]] = {}
+    eager: dict[str, SourceMap] = {}  # teams whose positions were needed while loading
+    for name, paths in loadable.items():
+        if name in clean:
+            continue
+        try:
+            teams[name] = _load_team_fast(paths)
+        except NeedsPositions:
+            data, src, load_diags = _load_team(name, paths)
+            diags.extend(load_diags)
+            eager[name] = src
+            if data is not None:
+                teams[name] = data
+        if name in teams and name in overlays:
+            _merge(teams[name], None, copy.deepcopy(overlays[name][0]), None, (), None)
+    team_overrides: dict[str, list[_Override]] = {}
+    for ov in parsed:
+        if ov.kind != "team":
+            continue
+        target = ov.key.split(".")[1] if "." in ov.key else ""
+        if target in clean:
+            team_overrides.setdefault(target, []).append(ov)  # already applied by the worker
+            continue
+        problem = _apply_team_override(ov, teams)
+        if problem:
+            diags.append(problem)
+        else:
+            team_overrides.setdefault(target, []).append(ov)
 
     factories: dict[str, Callable[[], SourceMap]] = {}
-    for name, paths in discovered.items():
+    for name, paths in loadable.items():
         if name in eager and name not in overlays and name not in team_overrides:
             factories[name] = functools.partial(lambda src: src, eager[name])
-        elif name in team_files:
+        else:
             factories[name] = functools.partial(
                 _team_positions, name, paths, overlays.get(name), team_overrides.get(name, [])
             )
@@ -749,5 +826,7 @@ def compose_config(
         sources=SourceIndex(sources, factories, TEAMS_DIR),
         configs_dir=configs_dir,
         files=files,
+        prevalidated={name: spec for name, (spec, _) in clean.items()},
+        credentials={name: hits for name, (_, hits) in clean.items()},
     )
     return composed, diags

@@ -33,13 +33,17 @@ class FrontendResult:
 
 
 def load_platform(
-    configs_dir: Path | str, overrides: Sequence[str] = (), *, today: date | None = None
+    configs_dir: Path | str,
+    overrides: Sequence[str] = (),
+    *,
+    today: date | None = None,
+    jobs: int = 1,
 ) -> FrontendResult:
     """Build the IR of one environment from a configs folder and Hydra-style overrides.
 
     Organisation policies are part of validation; ``today`` decides which exceptions expired.
     """
-    composed, diags = compose_config(Path(configs_dir), list(overrides))
+    composed, diags = compose_config(Path(configs_dir), list(overrides), jobs)
     if composed is None:
         return FrontendResult(None, diags, None)
     parsed, validation = validate_composed(composed)

@@ -192,7 +192,7 @@ def _resources(root: RootSpec, spec: Resources, pool: NodePool | None) -> Resolv
     default = root.platform.defaults.step_resources
     cpu = spec.cpu or default.cpu or 500
     memory = spec.memory or default.memory or 1024**3
-    return ResolvedResources(
+    return ResolvedResources.trusted(
         cpu=cpu,
         memory=memory,
         cpu_limit=spec.cpu_limit or max(cpu, default.cpu_limit or 0),
@@ -359,7 +359,7 @@ def _link_pipeline(
         )
     if len([d for d in ln.diags if d.is_error]) > before or order is None:
         return None
-    return Pipeline(
+    return Pipeline.trusted(
         name=name,
         team=team,
         namespace=team_namespace(team),
@@ -400,7 +400,7 @@ def _link_step(
                     did_you_mean(value.param, pspec.parameters),
                 )
                 continue
-            inputs[input_name] = StepInput(source="param", type=param.type, param=value.param)
+            inputs[input_name] = StepInput.trusted(source="param", type=param.type, param=value.param)
         elif isinstance(value, StepOutputRef):
             upstream = pspec.steps.get(value.step)
             if upstream is None:
@@ -429,7 +429,7 @@ def _link_step(
                     did_you_mean(value.output, upstream.outputs),
                 )
                 continue
-            inputs[input_name] = StepInput(
+            inputs[input_name] = StepInput.trusted(
                 source="step", type=out_type, step=value.step, output=value.output
             )
             producers.append(value.step)
@@ -437,7 +437,7 @@ def _link_step(
             type_name = next(
                 t for t in ("bool", "int", "float", "str", "list") if value_matches(t, value)
             )
-            inputs[input_name] = StepInput(source="value", type=type_name, value=value)
+            inputs[input_name] = StepInput.trusted(source="value", type=type_name, value=value)
     for index, dep in enumerate(spec.after):
         if dep == name:
             ln.err("E203", f"{what} lists itself in 'after'", (*base, "after", index), "remove it")
@@ -483,7 +483,7 @@ def _link_step(
     )
     _check_quota(ln, team, tspec, what, resources, (*base, "resources"))
     depends = [*spec.after, *producers]
-    return Step(
+    return Step.trusted(
         name=name,
         description=spec.description,
         kind="python" if spec.python else "container",
@@ -739,19 +739,22 @@ def _check_inline_credentials(ln: _Linker) -> None:
     composed = ln.spec.composed
     trees: list[tuple[Path_, object]] = [((), composed.root)]
     trees += [((TEAMS_DIR, name), tree) for name, tree in composed.teams.items()]
-    for prefix, tree in trees:
-        for path, what in credentials_in_tree(tree, prefix):
-            if len(path) > 2 and path[-2] == "env":
-                continue
-            shown = "".join(
-                f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[len(prefix) :]
-            ).lstrip(".")
-            ln.err(
-                "E209",
-                f"{shown} holds {what}",
-                path,
-                "store it in a Kubernetes Secret and reference it by name, never inline",
-            )
+    found = [(prefix, hit) for prefix, tree in trees for hit in credentials_in_tree(tree, prefix)]
+    found += [
+        ((TEAMS_DIR, name), hit) for name, hits in composed.credentials.items() for hit in hits
+    ]
+    for prefix, (path, what) in found:
+        if len(path) > 2 and path[-2] == "env":
+            continue
+        shown = "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[len(prefix) :]
+        ).lstrip(".")
+        ln.err(
+            "E209",
+            f"{shown} holds {what}",
+            path,
+            "store it in a Kubernetes Secret and reference it by name, never inline",
+        )
 
 
 def _raw_names(spec: ParsedSpec, section: str) -> set[str]:

@@ -337,6 +337,7 @@ def validate_composed(composed: Composed) -> tuple[ParsedSpec, list[Diagnostic]]
     root, diags = validate_model(RootSpec, composed.root, (), sources, root_span)
     teams: dict[str, TeamSpec] = {}
     invalid: set[str] = set()
+    teams.update(composed.prevalidated)
     for name, tree in composed.teams.items():
         prefix = (TEAMS_DIR, name)
         team, team_diags = validate_model(TeamSpec, tree, prefix, sources, root_span)
@@ -345,5 +346,5 @@ def validate_composed(composed: Composed) -> tuple[ParsedSpec, list[Diagnostic]]
             invalid.add(name)
         else:
             teams[name] = team
-    invalid.update(set(composed.team_files) - set(composed.teams))
+    invalid.update(set(composed.team_files) - set(composed.teams) - set(composed.prevalidated))
     return ParsedSpec(composed.environment, root, teams, frozenset(invalid), composed), diags

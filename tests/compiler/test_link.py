@@ -98,3 +98,14 @@ def test_invalid_team_does_not_cause_false_reference_errors(configs):
     )
     result = load_platform(configs)
     assert [d.code for d in result.diagnostics if d.is_error] == ["E103"]
+
+
+def test_trusted_ir_objects_are_well_formed(example_ir):
+    """The linker builds hot IR objects without re-validating them: the whole IR must still
+    validate as the model says, and survive a round trip through its canonical JSON."""
+    from compiler.ir import PlatformIR
+
+    for env in ("local", "dev", "prod"):
+        ir = example_ir(env).ir
+        again = PlatformIR.model_validate_json(ir.canonical_json())
+        assert again.canonical_json() == ir.canonical_json()
