@@ -2,15 +2,20 @@
 
 Files are staged in a sibling folder and swapped in with two renames; a crash between
 them is repaired by the next run (the previous build is restored from its parked copy).
+Files whose content did not change are hard-linked from the previous build instead of
+written again (a large organisation's build holds tens of thousands of files); a digest
+list of the previous build, kept next to it, says which ones those are.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 def _recover(target: Path) -> None:
@@ -22,31 +27,79 @@ def _recover(target: Path) -> None:
             os.rename(parked, target)
 
 
+def _digest_file(target: Path) -> Path:
+    return target.with_name(f".{target.name}.digests.json")
+
+
+def _safe_relative(rel: str) -> PurePosixPath:
+    path = PurePosixPath(rel)
+    if path.is_absolute() or not path.parts or any(p in ("..", "") for p in path.parts):
+        raise ValueError(f"refusing to write outside the build folder: {rel}")
+    return path
+
+
 def write_tree(target: Path, files: Mapping[str, bytes | str]) -> None:
     """Replace folder ``target`` by exactly ``files`` (relative POSIX path → content)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _recover(target)
+    previous: dict[str, list[str | int]] = {}
+    digests_path = _digest_file(target)
+    if target.is_dir() and digests_path.is_file():
+        try:
+            previous = json.loads(digests_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = {}
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    digests: dict[str, list[str | int]] = {}
     try:
+        made: set[Path] = {staging}
         for rel, content in sorted(files.items()):
-            path = staging / rel
-            if (
-                path.resolve().parent != staging.resolve()
-                and staging.resolve() not in path.resolve().parents
-            ):
-                raise ValueError(f"refusing to write outside the build folder: {rel}")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path = staging.joinpath(*_safe_relative(rel).parts)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
             data = content.encode("utf-8") if isinstance(content, str) else content
+            digest = hashlib.sha256(data).hexdigest()
+            before = previous.get(rel)
+            if before is not None and before[0] == digest and _untouched(target / rel, before):
+                try:
+                    os.link(target / rel, path)  # unchanged: share the previous file
+                    digests[rel] = before
+                    continue
+                except OSError:
+                    pass
             with open(path, "wb") as handle:
                 handle.write(data)
+            stat = os.stat(path)
+            digests[rel] = [digest, stat.st_size, stat.st_mtime_ns]
         os.chmod(staging, 0o755)
         parked = target.with_name(f".{target.name}.previous")
         if target.exists():
             os.rename(target, parked)
         os.rename(staging, target)
+        _write_digests(digests_path, digests)
         shutil.rmtree(parked, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         _recover(target)
         raise
+
+
+def _untouched(path: Path, recorded: list[str | int]) -> bool:
+    """The previous file is still what was written (nobody edited it since)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    return [stat.st_size, stat.st_mtime_ns] == recorded[1:]
+
+
+def _write_digests(path: Path, digests: dict[str, list[str | int]]) -> None:
+    """The digest list is only an accelerator: losing it means writing every file next time."""
+    try:
+        temp = path.with_name(path.name + ".tmp")
+        temp.write_text(json.dumps(digests, sort_keys=True), encoding="utf-8")
+        os.replace(temp, path)
+    except OSError:
+        path.unlink(missing_ok=True)

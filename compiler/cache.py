@@ -55,15 +55,26 @@ def versions(*distributions: str) -> dict[str, str]:
     return found
 
 
+@cache
+def _content_digest(path: str, size: int, mtime_ns: int) -> str:
+    """A file's digest, read once per (path, size, mtime) in this process."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "<missing>"
+
+
+def _one_file(path: str) -> str:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "<missing>"
+    return _content_digest(path, stat.st_size, stat.st_mtime_ns)
+
+
 def file_digest(paths: Iterable[Path]) -> str:
-    hasher = hashlib.sha256()
-    for path in paths:
-        hasher.update(str(path).encode())
-        try:
-            hasher.update(path.read_bytes())
-        except OSError:
-            hasher.update(b"<missing>")
-    return hasher.hexdigest()
+    """Digest of several files' names and contents."""
+    return digest([(str(path), _one_file(str(path))) for path in paths])
 
 
 class BuildCache:

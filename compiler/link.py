@@ -400,7 +400,9 @@ def _link_step(
                     did_you_mean(value.param, pspec.parameters),
                 )
                 continue
-            inputs[input_name] = StepInput.trusted(source="param", type=param.type, param=value.param)
+            inputs[input_name] = StepInput.trusted(
+                source="param", type=param.type, param=value.param
+            )
         elif isinstance(value, StepOutputRef):
             upstream = pspec.steps.get(value.step)
             if upstream is None:

@@ -75,13 +75,21 @@ def pipeline_key(ir: PlatformIR, pipeline: Pipeline) -> str:
     )
 
 
-def _compile_one(pipeline: Pipeline) -> tuple[Pipeline, dict[str, str], list[Problem]]:
-    """One pipeline's files, or its problems (runs in a worker; the IR comes from SHARED)."""
+def _compile_one(
+    task: tuple[Pipeline, str | None],
+) -> tuple[tuple[str, str], dict[str, str], list[Problem]]:
+    """One pipeline's files, or its problems; runs in a worker (the IR comes from SHARED).
+
+    The worker stores what it compiled in the cache itself, so only small results travel back.
+    """
+    pipeline, key = task
     ir: PlatformIR = SHARED["kfp_ir"]
+    cache: BuildCache = SHARED["kfp_cache"]
+    ident = (pipeline.team, pipeline.name)
     components, problems = resolve_steps(pipeline)
     problems = [*schedule_problems(pipeline), *problems]
     if problems:
-        return pipeline, {}, problems
+        return ident, {}, problems
     try:
         text = to_yaml(assemble(ir, pipeline, components))
     except Exception as exc:
@@ -91,11 +99,13 @@ def _compile_one(pipeline: Pipeline) -> tuple[Pipeline, dict[str, str], list[Pro
             pipeline_path(pipeline),
             REPORT_HINT,
         )
-        return pipeline, {}, [rejected]
+        return ident, {}, [rejected]
     files = {package_path(pipeline): text}
     if pipeline.schedule is not None:
         files[schedule_path(pipeline)] = recurring_run_json(pipeline, package_path(pipeline))
-    return pipeline, files, []
+    if key is not None:
+        cache.put("kfp", key, json.dumps(files).encode())
+    return ident, files, []
 
 
 def compile_all(
@@ -125,19 +135,16 @@ def compile_all(
             files.update(json.loads(cached))
     if len(pipelines) > len(todo):
         progress(f"{len(pipelines) - len(todo)} of {len(pipelines)} pipelines unchanged (cached)")
-    SHARED["kfp_ir"] = ir
+    SHARED["kfp_ir"], SHARED["kfp_cache"] = ir, cache
+    tasks = [(p, keys.get((p.team, p.name))) for p in todo]
     try:
-        for done, (pipeline, produced, problems) in enumerate(
-            map_unordered(_compile_one, todo, jobs, min_batch=8), start=1
-        ):
-            progress(f"compiling pipeline {pipeline.team}/{pipeline.name} ({done}/{len(todo)})")
+        results = map_unordered(_compile_one, tasks, jobs, min_batch=8)
+        for done, ((team, name), produced, problems) in enumerate(results, start=1):
+            progress(f"compiling pipeline {team}/{name} ({done}/{len(todo)})")
             diagnostics.extend(problem.diagnostic(locate) for problem in problems)
             files.update(produced)
-            if produced and keys:
-                cache.put(
-                    "kfp", keys[(pipeline.team, pipeline.name)], json.dumps(produced).encode()
-                )
     finally:
         SHARED.pop("kfp_ir", None)
+        SHARED.pop("kfp_cache", None)
     diagnostics.sort(key=lambda d: (d.span.file, d.span.line, d.span.col, d.code))
     return dict(sorted(files.items())), diagnostics

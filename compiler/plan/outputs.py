@@ -101,7 +101,7 @@ def plan_files(
         return outcome
     outcome.plan = plan
     outcome.seconds["program"] = time.perf_counter() - started
-    outcome.security = baseline_findings(result, plan, outcome.files)
+    outcome.security = baseline_findings(result, plan, outcome.files, options.cache)
     findings += policy_findings(outcome.security)
 
     progress("validating Kubernetes manifests ...")

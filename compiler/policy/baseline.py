@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
+from compiler.cache import BuildCache
 from compiler.diagnostics import CODES, Diagnostic, Span, sort_key
 from compiler.ir import PlatformIR
 from compiler.plan.model import Plan
@@ -31,7 +32,10 @@ RULES: dict[str, Rule] = {
 
 
 def violations(
-    plan: Plan, ir: PlatformIR, pipelines: Mapping[str, str | bytes] | None = None
+    plan: Plan,
+    ir: PlatformIR,
+    pipelines: Mapping[str, str | bytes] | None = None,
+    cache: BuildCache | None = None,
 ) -> Iterator[Violation]:
     """Every violation of the baseline in `plan` (and in the compiled `pipelines`, keyed by
     their path below build/<env>/, when given)."""
@@ -40,7 +44,7 @@ def violations(
     yield from identity.check(view)
     yield from cluster.check(view)
     yield from tenancy.check(view)
-    yield from pods.check(view, pipelines)
+    yield from pods.check(view, pipelines, cache)
 
 
 def to_diagnostic(violation: Violation, locate: Locate) -> Diagnostic:
@@ -61,7 +65,8 @@ def check_baseline(
     ir: PlatformIR,
     locate: Locate,
     pipelines: Mapping[str, str | bytes] | None = None,
+    cache: BuildCache | None = None,
 ) -> list[Diagnostic]:
     """The baseline's findings as diagnostics, in a stable order, without duplicates."""
-    found = {to_diagnostic(v, locate) for v in violations(plan, ir, pipelines)}
+    found = {to_diagnostic(v, locate) for v in violations(plan, ir, pipelines, cache)}
     return sorted(found, key=sort_key)

@@ -170,10 +170,23 @@ class PlanView:
             if r.is_kubernetes_object and not r.type.endswith("Patch")
         ]
 
-    def kube(self, kind: str, namespace: str | None = None) -> Iterator[KubeObject]:
+    @cached_property
+    def _kube_index(self) -> dict[tuple[str, str | None], list[KubeObject]]:
+        """Objects by (kind, None) and by (kind, namespace): lookups stay linear in the plan."""
+        index: dict[tuple[str, str | None], list[KubeObject]] = defaultdict(list)
         for obj in self.kube_objects:
-            if obj.kind == kind and (namespace is None or obj.namespace == namespace):
-                yield obj
+            index[(obj.kind, None)].append(obj)
+            if obj.namespace is not None:
+                index[(obj.kind, obj.namespace)].append(obj)
+        return index
+
+    def kube(self, kind: str, namespace: str | None = None) -> Iterator[KubeObject]:
+        yield from self._kube_index.get((kind, namespace), ())
+
+    @cached_property
+    def namespaces(self) -> dict[str, KubeObject]:
+        """Namespace objects by name."""
+        return {obj.name: obj for obj in self.kube("Namespace")}
 
     @cached_property
     def roles_by_name(self) -> dict[str, PlannedResource]:

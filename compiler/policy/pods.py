@@ -15,12 +15,14 @@ and holds a policy that fills in every other field Pod Security `restricted` req
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from compiler.cache import BuildCache, digest
 from compiler.ir import Pipeline
 from compiler.plan.manifests import predictor_pod
 from compiler.policy.findings import Rule, Violation
@@ -130,12 +132,14 @@ class PodTemplate:
     serving: bool
 
 
-def check(view: PlanView, pipelines: Mapping[str, str | bytes] | None) -> Iterator[Violation]:
+def check(
+    view: PlanView, pipelines: Mapping[str, str | bytes] | None, cache: BuildCache | None = None
+) -> Iterator[Violation]:
     for template in pod_templates(view):
         yield from _template(template)
     if pipelines is not None:
         for pipeline in view.ir.pipelines():
-            yield from _pipeline(pipeline, pipelines)
+            yield from _pipeline(pipeline, pipelines, cache)
     for name, team in sorted(view.ir.teams.items()):
         if team.pipelines:
             missing = pod_defaults_missing(view, team.namespace)
@@ -254,7 +258,32 @@ def _executors(spec: dict[str, Any], dag: dict[str, Any]) -> Iterator[tuple[str,
             yield str(task), str(component["executorLabel"])
 
 
-def _pipeline(pipeline: Pipeline, files: Mapping[str, str | bytes]) -> Iterator[Violation]:
+def _facts(text: str | bytes, cache: BuildCache | None) -> dict[str, Any]:
+    """What the checks read from a compiled pipeline: each task's executor, its security
+    context and its resources. Parsing a large pipeline is the cost, so it is cached by
+    the file's content."""
+    key = digest("kfp-pod-facts", text if isinstance(text, str) else text.decode()) if cache else ""
+    cached = cache.get("policy", key) if cache is not None and key else None
+    if cached is not None:
+        return dict(json.loads(cached))
+    spec, platform = _documents(text)
+    kubernetes = dig(platform, "platforms", "kubernetes", "deploymentSpec", "executors") or {}
+    executors = dig(spec, "deploymentSpec", "executors") or {}
+    facts = {
+        "tasks": dict(_executors(spec, dig(spec, "root", "dag") or {})),
+        "security": {label: dig(kubernetes, label, "securityContext") or {} for label in executors},
+        "resources": {
+            label: dig(executors, label, "container", "resources") or {} for label in executors
+        },
+    }
+    if cache is not None and key:
+        cache.put("policy", key, json.dumps(facts, sort_keys=True).encode())
+    return facts
+
+
+def _pipeline(
+    pipeline: Pipeline, files: Mapping[str, str | bytes], cache: BuildCache | None = None
+) -> Iterator[Violation]:
     relpath = f"pipelines/{pipeline.team}/{pipeline.name}.yaml"
     base: Path_ = ("teams", pipeline.team, "pipelines", pipeline.name)
     text = files.get(relpath)
@@ -266,17 +295,15 @@ def _pipeline(pipeline: Pipeline, files: Mapping[str, str | bytes]) -> Iterator[
             base,
         )
         return
-    spec, platform = _documents(text)
-    executors = dig(spec, "deploymentSpec", "executors") or {}
-    kubernetes = dig(platform, "platforms", "kubernetes", "deploymentSpec", "executors") or {}
-    tasks = dict(_executors(spec, dig(spec, "root", "dag") or {}))
+    facts = _facts(text, cache)
+    tasks = facts["tasks"]
     for step in pipeline.order:
         label = tasks.get(step)
         if label is None:
             continue
         who = f"step '{step}' of pipeline '{pipeline.team}/{pipeline.name}'"
         path = (*base, "steps", step)
-        sc = dig(kubernetes, label, "securityContext") or {}
+        sc = facts["security"].get(label) or {}
         if sc.get("runAsNonRoot") is not True or str(sc.get("runAsUser")) == "0":
             yield Violation(
                 "S601",
@@ -285,7 +312,7 @@ def _pipeline(pipeline: Pipeline, files: Mapping[str, str | bytes]) -> Iterator[
                 path,
                 relpath,
             )
-        resources = dig(executors, label, "container", "resources") or {}
+        resources = facts["resources"].get(label) or {}
         missing = [
             f"{a}.{b}"
             for (a, b), keys in KFP_RESOURCES.items()
@@ -414,14 +441,15 @@ def _rule_matches(rule: dict[str, Any], namespace: str, labels: dict[str, str]) 
 
 def pod_defaults_missing(view: PlanView, namespace: str) -> str | None:
     """Why pods in `namespace` would not be completed to `restricted`; None when they are."""
-    found = [o for o in view.kube("Namespace") if o.name == namespace]
-    if not found:
+    found = view.namespaces.get(namespace)
+    if found is None:
         return "the namespace is not in the plan"
-    labels = {**found[0].labels, "kubernetes.io/metadata.name": namespace}
+    labels = {**found.labels, "kubernetes.io/metadata.name": namespace}
     if KYVERNO_CHART not in view.helm_charts():
         return "Kyverno, which applies the pod-security defaults, is not installed"
     provided: set[str] = set()
-    for obj in view.kube_objects:
+    candidates = [*view.kube("ClusterPolicy"), *view.kube("Policy", namespace)]
+    for obj in candidates:
         if (obj.api_version, obj.kind) not in KYVERNO_POLICIES:
             continue
         spec = obj.manifest.get("spec") or {}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from compiler.build import BuildOptions
+from compiler.cache import BuildCache
 from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error, has_errors
 from compiler.frontend import FrontendResult
@@ -41,10 +42,13 @@ def is_policy_finding(diagnostic: Diagnostic) -> bool:
 
 
 def baseline_findings(
-    result: FrontendResult, plan: Plan, pipelines: Mapping[str, str | bytes] | None
+    result: FrontendResult,
+    plan: Plan,
+    pipelines: Mapping[str, str | bytes] | None,
+    cache: BuildCache | None = None,
 ) -> list[Diagnostic]:
     assert result.ir is not None
-    return check_baseline(plan, result.ir, locator(result), pipelines)
+    return check_baseline(plan, result.ir, locator(result), pipelines, cache)
 
 
 @dataclass
@@ -106,7 +110,7 @@ def check_environment(
         return outcome
     outcome.seconds["program"] = time.perf_counter() - started
     started = time.perf_counter()
-    outcome.diagnostics.extend(baseline_findings(result, outcome.plan, compiled))
+    outcome.diagnostics.extend(baseline_findings(result, outcome.plan, compiled, options.cache))
     outcome.baseline_ran = True
     outcome.seconds["baseline"] = time.perf_counter() - started
     return outcome

@@ -77,7 +77,7 @@ def test_failed_write_leaves_the_previous_build(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (target / "ir.json").read_text() == "old\n"
     assert (target / "pipelines" / "a.yaml").read_text() == "a\n"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["local"]
+    assert sorted(p.name for p in target.parent.iterdir()) == [".local.digests.json", "local"]
 
 
 def test_interrupted_swap_is_repaired_on_the_next_run(tmp_path):
@@ -86,10 +86,25 @@ def test_interrupted_swap_is_repaired_on_the_next_run(tmp_path):
     target.rename(target.with_name(".local.previous"))  # crash between the two renames
     buildout.write_tree(target, {"ir.json": "new\n"})
     assert (target / "ir.json").read_text() == "new\n"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["local"]
+    assert sorted(p.name for p in target.parent.iterdir()) == [".local.digests.json", "local"]
 
 
 def test_writes_outside_the_build_folder_are_refused(tmp_path):
     with pytest.raises(ValueError, match="outside"):
         buildout.write_tree(tmp_path / "b" / "local", {"../escape.txt": "x"})
     assert not (tmp_path / "b" / "escape.txt").exists()
+
+
+def test_unchanged_files_are_shared_with_the_previous_build(tmp_path):
+    target = tmp_path / "build" / "local"
+    buildout.write_tree(target, {"a.yaml": "same\n", "b.yaml": "old\n"})
+    first_a = (target / "a.yaml").stat().st_ino
+    buildout.write_tree(target, {"a.yaml": "same\n", "b.yaml": "new\n", "c.yaml": "added\n"})
+    assert (target / "a.yaml").stat().st_ino == first_a  # linked, not rewritten
+    assert (target / "b.yaml").read_text() == "new\n" and (
+        target / "c.yaml"
+    ).read_text() == "added\n"
+    (target / "a.yaml").write_text("edited by hand\n")  # an edited file is never reused
+    buildout.write_tree(target, {"a.yaml": "same\n"})
+    assert (target / "a.yaml").read_text() == "same\n"
+    assert sorted(p.name for p in target.iterdir()) == ["a.yaml"]

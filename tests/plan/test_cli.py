@@ -33,7 +33,9 @@ def test_plan_writes_the_same_files_twice(tmp_path, capsys):
     plan = Plan.from_json((first / "prod" / "plan.json").read_text())
     count = len(plan.managed())
     assert "ok: wrote" in out and f"{count} resources; {count} to create" in out
-    files = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
+    files = sorted(
+        p.relative_to(first).as_posix() for p in (first / "prod").rglob("*") if p.is_file()
+    )
     assert {"prod/ir.json", "prod/plan.json", "prod/changes.json", "prod/report.md"} <= set(files)
     objects = sum(r.is_kubernetes_object for r in plan.resources)
     assert sum(f.startswith("prod/manifests/") for f in files) == objects > 40
