@@ -8,12 +8,12 @@ It is the only input of every backend (KFP, Pulumi, local deploy). Names that ba
 from __future__ import annotations
 
 import hashlib
-import json
 from decimal import Decimal
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from compiler.canonical import canonical_json
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
@@ -222,7 +222,7 @@ class PlatformIR(IRModel):
     def canonical_json(self) -> str:
         """The byte-stable dump: sorted keys, two-space indent, trailing newline."""
         data = self.model_dump(mode="json")
-        return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return canonical_json(data)
 
     def spec_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()

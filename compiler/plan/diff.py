@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from compiler.canonical import canonical_json
 from compiler.plan.model import Plan, PlannedResource
 from compiler.plan.rules import (
     STATEFUL,
@@ -113,7 +114,7 @@ class PlanDiff:
             "unchanged": self.unchanged,
             "changes": [c.to_json() for c in self.changes],
         }
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return canonical_json(data)
 
 
 def _as_document(value: Any) -> Any:

@@ -81,8 +81,23 @@ def dump_yaml(manifest: dict[str, Any]) -> str:
     )
 
 
-def manifest_files(objects: Iterable[KubeObject]) -> dict[str, str]:
-    return {o.path: dump_yaml(o.manifest) for o in objects}
+def manifest_files(
+    objects: Iterable[KubeObject], cache: BuildCache | None = None
+) -> dict[str, str]:
+    """Each object as a YAML file; an object's text is reused from `cache` when unchanged."""
+    if cache is None or cache.folder is None:
+        return {o.path: dump_yaml(o.manifest) for o in objects}
+    files = {}
+    for obj in objects:
+        key = digest("manifest-yaml", obj.manifest, versions("PyYAML"))
+        cached = cache.get("manifests", key)
+        if cached is None:
+            text = dump_yaml(obj.manifest)
+            cache.put("manifests", key, text.encode())
+        else:
+            text = cached.decode()
+        files[obj.path] = text
+    return files
 
 
 def predictor_pod(manifest: dict[str, Any]) -> dict[str, Any]:

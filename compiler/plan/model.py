@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from compiler.canonical import canonical_json
 from platform_iac.naming import SpecRef
 
 PLAN_SCHEMA_VERSION = 1
@@ -111,7 +112,7 @@ class Plan:
             "summary": {"resources": len(self.managed()), "by_type": by_type},
             "resources": [r.to_json() for r in self.resources],
         }
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return canonical_json(data)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
