@@ -100,7 +100,7 @@ def run_frontend(args: argparse.Namespace, console: Console):  # type: ignore[no
         raise SystemExit(usage_error(f"configs folder '{configs}' does not exist"))
     console.progress(f"validating {configs}/ ...")
     started = time.perf_counter()
-    result = load_platform(configs, overrides_of(args), jobs=jobs_of(args))
+    result = load_platform(configs, overrides_of(args), jobs=jobs_of(args), cache=cache_of(args))
     return result, time.perf_counter() - started
 
 
@@ -127,6 +127,15 @@ def add_build_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="recompute everything instead of reusing unchanged results from build/.cache",
     )
+
+
+def cache_of(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The build cache of this command (None without --build-dir, or with --no-cache)."""
+    from compiler.cache import BuildCache
+
+    if getattr(args, "no_cache", False) or not hasattr(args, "build_dir"):
+        return None
+    return BuildCache.for_build(Path(args.build_dir))
 
 
 def jobs_of(args: argparse.Namespace) -> int:

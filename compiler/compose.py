@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors
 from compiler.workers import fork_safe, map_unordered
 from compiler.yaml_source import (
@@ -52,8 +54,8 @@ class Composed:
     files: dict[str, str] = field(default_factory=dict)
     """Every config file read, config-relative path → display path."""
     prevalidated: dict[str, TeamSpec] = field(default_factory=dict)
-    """Teams loaded and validated by workers, without a problem: their raw tree is not kept
-    in `teams` (the spec is all the later stages need)."""
+    """Teams that loaded and validated without a problem. Their raw tree is in `teams` only
+    when it was loaded in this process (not for workers' or the cache's results)."""
     credentials: dict[str, list[tuple[Path_, str]]] = field(default_factory=dict)
     """Credential findings in the raw trees of the prevalidated teams (see secrets_scan)."""
 
@@ -424,31 +426,48 @@ PARALLEL_MIN_TEAMS = 64
 """Below this many teams, forking workers costs more than it saves."""
 
 
-def _clean_team(task: tuple[str, list[Path], dict[str, Any] | None, list[_Override]]) -> Any:
-    """(name, (spec, credential findings)) of a team with nothing to explain, else (name, None).
-
-    Runs in a worker: loads, overlays, overrides and validates one team without positions.
-    """
+def _clean_team(
+    task: tuple[str, list[Path], dict[str, Any] | None, list[_Override], bool],
+) -> Any:
+    """(name, (spec, credential findings), raw tree) of a team with nothing to explain, else
+    (name, None, None). Loads, overlays, overrides and validates one team without positions;
+    the raw tree comes back only when asked (workers leave it: it would cost pickling)."""
     from pydantic import ValidationError
 
     from compiler.secrets_scan import credentials_in_tree
 
-    name, paths, overlay, overrides = task
+    name, paths, overlay, overrides, keep_tree = task
     try:
         tree = _load_team_fast(paths)
     except NeedsPositions:
-        return name, None
+        return name, None, None
     if overlay is not None:
         _merge(tree, None, copy.deepcopy(overlay), None, (), None)
     teams = {name: tree}
     for ov in overrides:
         if _apply_team_override(ov, teams) is not None:
-            return name, None
+            return name, None, None
     try:
         spec = TeamSpec.model_validate(teams[name])
     except ValidationError:
-        return name, None
-    return name, (spec, list(credentials_in_tree(teams[name], (TEAMS_DIR, name))))
+        return name, None, None
+    found = list(credentials_in_tree(teams[name], (TEAMS_DIR, name)))
+    return name, (spec, found), teams[name] if keep_tree else None
+
+
+def _team_key(paths: list[Path], overlay: dict[str, Any] | None, overrides: list[_Override]) -> str:
+    """What a team's validated spec depends on: its files, its overlay, its overrides and
+    the code that validates it."""
+    return digest(
+        "team-spec",
+        file_digest(paths),
+        overlay,
+        [ov.text for ov in overrides],
+        code_fingerprint(
+            "schemas", "compiler/compose.py", "compiler/yaml_source.py", "compiler/secrets_scan.py"
+        ),
+        versions("pydantic", "pydantic-core", "email-validator", "croniter", "PyYAML"),
+    )
 
 
 def _clean_teams(
@@ -456,19 +475,42 @@ def _clean_teams(
     overlays: dict[str, tuple[dict[str, Any], SourceMap]],
     overrides: dict[str, list[_Override]],
     jobs: int,
+    cache: BuildCache,
+    trees: dict[str, dict[str, Any]],
 ) -> dict[str, tuple[TeamSpec, list[tuple[Path_, str]]]]:
-    """Load and validate teams on `jobs` workers (large organisations only)."""
-    if jobs <= 1 or len(loadable) < PARALLEL_MIN_TEAMS or not fork_safe():
-        return {}
-    tasks = [
-        (name, paths, overlays[name][0] if name in overlays else None, overrides.get(name, []))
-        for name, paths in loadable.items()
-        if name in loadable
-    ]
-    clean = {}
-    for name, result in map_unordered(_clean_team, tasks, jobs, min_batch=2):
-        if result is not None:
-            clean[name] = result
+    """Teams with nothing to explain, validated: from the cache when their inputs did not
+    change, else loaded and validated here or, for large organisations, on `jobs` workers."""
+    clean: dict[str, tuple[TeamSpec, list[tuple[Path_, str]]]] = {}
+    keys: dict[str, str] = {}
+    tasks = []
+    for name, paths in loadable.items():
+        overlay = overlays[name][0] if name in overlays else None
+        team_overrides = overrides.get(name, [])
+        if cache.folder is not None:
+            keys[name] = _team_key(paths, overlay, team_overrides)
+            hit = cache.get("teams", keys[name])
+            if hit is not None:
+                entry = json.loads(hit)
+                spec = TeamSpec.model_validate_json(entry["spec"])
+                found = [(tuple(path), what) for path, what in entry["credentials"]]
+                clean[name] = (spec, found)
+                continue
+        tasks.append((name, paths, overlay, team_overrides))
+    parallel = jobs > 1 and len(tasks) >= PARALLEL_MIN_TEAMS and fork_safe()
+    work = [(*task, not parallel) for task in tasks]
+    for name, result, tree in map_unordered(_clean_team, work, jobs if parallel else 1):
+        if result is None:
+            continue
+        clean[name] = result
+        if tree is not None:
+            trees[name] = tree
+        if name in keys:
+            spec, found = result
+            entry = {
+                "spec": spec.model_dump_json(),
+                "credentials": [[list(p), w] for p, w in found],
+            }
+            cache.put("teams", keys[name], json.dumps(entry).encode())
     return clean
 
 
@@ -576,7 +618,10 @@ def _apply_team_override(
 
 
 def compose_config(
-    configs_dir: Path, overrides: Sequence[str], jobs: int = 1
+    configs_dir: Path,
+    overrides: Sequence[str],
+    jobs: int = 1,
+    cache: BuildCache | None = None,
 ) -> tuple[Composed | None, list[Diagnostic]]:
     """Compose one environment's config tree. Returns None with diagnostics when it cannot."""
     configs_dir = Path(configs_dir)
@@ -780,8 +825,10 @@ def compose_config(
 
     # Teams that load and validate without a single problem can be handled by workers; any
     # team with something to explain is (re)done here, with positions and diagnostics.
-    clean = _clean_teams(loadable, overlays, overrides_of_team, jobs)
     teams: dict[str, dict[str, Any]] = {}
+    clean = _clean_teams(
+        loadable, overlays, overrides_of_team, jobs, cache or BuildCache(None), teams
+    )
     eager: dict[str, SourceMap] = {}  # teams whose positions were needed while loading
     for name, paths in loadable.items():
         if name in clean:

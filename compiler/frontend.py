@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from compiler.cache import BuildCache
 from compiler.compose import Composed, compose_config
 from compiler.diagnostics import Diagnostic, Span, has_errors
 from compiler.ir import PlatformIR
@@ -38,12 +39,13 @@ def load_platform(
     *,
     today: date | None = None,
     jobs: int = 1,
+    cache: BuildCache | None = None,
 ) -> FrontendResult:
     """Build the IR of one environment from a configs folder and Hydra-style overrides.
 
     Organisation policies are part of validation; ``today`` decides which exceptions expired.
     """
-    composed, diags = compose_config(Path(configs_dir), list(overrides), jobs)
+    composed, diags = compose_config(Path(configs_dir), list(overrides), jobs, cache)
     if composed is None:
         return FrontendResult(None, diags, None)
     parsed, validation = validate_composed(composed)

@@ -740,7 +740,11 @@ def _check_inline_credentials(ln: _Linker) -> None:
     """
     composed = ln.spec.composed
     trees: list[tuple[Path_, object]] = [((), composed.root)]
-    trees += [((TEAMS_DIR, name), tree) for name, tree in composed.teams.items()]
+    trees += [
+        ((TEAMS_DIR, name), tree)
+        for name, tree in composed.teams.items()
+        if name not in composed.credentials
+    ]
     found = [(prefix, hit) for prefix, tree in trees for hit in credentials_in_tree(tree, prefix)]
     found += [
         ((TEAMS_DIR, name), hit) for name, hits in composed.credentials.items() for hit in hits

@@ -339,6 +339,8 @@ def validate_composed(composed: Composed) -> tuple[ParsedSpec, list[Diagnostic]]
     invalid: set[str] = set()
     teams.update(composed.prevalidated)
     for name, tree in composed.teams.items():
+        if name in composed.prevalidated:
+            continue
         prefix = (TEAMS_DIR, name)
         team, team_diags = validate_model(TeamSpec, tree, prefix, sources, root_span)
         diags.extend(team_diags)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from compiler.cli import EXIT_INVALID, EXIT_OK, Console, add_common_args, describe_ir, run_frontend
+from compiler.cli import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Console,
+    add_build_args,
+    add_common_args,
+    describe_ir,
+    run_frontend,
+)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -20,6 +28,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("validate", help="compose and validate the specs (writes nothing)")
+    parser = sub.add_parser(
+        "validate", help="compose and validate the specs (no build outputs; reuses build/.cache)"
+    )
     add_common_args(parser)
+    add_build_args(parser)
     parser.set_defaults(func=run)

@@ -50,4 +50,4 @@ def test_bad_input_gives_the_exact_diagnostic(case, configs, tmp_path, monkeypat
         assert hints and hints[0] == f"  = hint: {case['hint']}", err
     assert "Traceback" not in err
     assert previous.read_text() == "previous build\n"
-    assert sorted(p.name for p in build.iterdir()) == ["local"]
+    assert sorted(p.name for p in build.iterdir() if p.name != ".cache") == ["local"]  # no debris
