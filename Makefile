@@ -14,7 +14,7 @@ SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
 PLAN_INPUTS := $(shell find configs compiler platform_iac schemas components -type f \( -name '*.py' -o -name '*.yaml' \) 2>/dev/null)
 
-.PHONY: help install validate compile plan policies scan deploy test check lint format typecheck schemas codeowners fuzz golden bench-kfp lock scan-lock clean distclean
+.PHONY: help install validate compile plan policies scan deploy test check lint format typecheck schemas codeowners fuzz golden bench bench-kfp lock scan-lock clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,6 +82,9 @@ fuzz: $(STAMP) ## long fuzz run of the config loader (FUZZ_EXAMPLES cases, defau
 
 golden: $(STAMP) ## regenerate golden files under tests/golden/ (review the diff)
 	MLPLAT_UPDATE_GOLDEN=1 $(BIN)/pytest -q -m golden tests
+
+bench: $(STAMP) ## scale benchmark: validate/compile/plan at 10, 100, 1000 teams (~20 min)
+	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
 
 bench-kfp: $(STAMP) ## compile cost per pipeline (dsl build vs kfp compile)
 	$(BIN)/python benchmarks/kfp_compile.py --env $(ENV)

@@ -5,7 +5,6 @@ For each N, on one generated organisation (benchmarks/generate_org.py, fixed see
   - `mlplat validate`, `mlplat compile` and `mlplat plan`, each a fresh process, cold
     (no cache);
   - the same three after a one-file change, with the cache warm;
-  - `mlplat validate --help`-free start-up: time to validate an empty organisation.
 Each figure is the median of --repeats runs (min-max in brackets) and the peak resident
 memory of the process. Machines are noisy: compare ratios measured in the same run.
 
@@ -104,18 +103,20 @@ def bench(teams: int, repeats: int, work: Path) -> dict[str, Sample]:
         "compile (1 change)", "plan (1 change)",
     )}  # fmt: skip
     base = ["--configs", str(configs)]
+    out = ["--build-dir", str(build)]
     for round_ in range(repeats):
+        shutil.rmtree(build, ignore_errors=True)  # cold: no cache, no previous build
         results["parse floor"].add(parse_floor(configs), 0)
-        results["validate"].add(*run(["validate", *base], cwd))
+        results["validate"].add(*run(["validate", *base, *out, "--no-cache"], cwd))
+        results["compile"].add(*run(["compile", *base, *out], cwd))
         shutil.rmtree(build, ignore_errors=True)
-        results["compile"].add(*run(["compile", *base, "--build-dir", str(build)], cwd))
-        shutil.rmtree(build, ignore_errors=True)
-        results["plan"].add(*run(["plan", *base, "--build-dir", str(build)], cwd))
+        results["plan"].add(*run(["plan", *base, *out], cwd))
+        # warm: the cache and the previous build of the cold plan, then one team file edited
         touch_one_file(configs, round_)
-        results["validate (1 change)"].add(*run(["validate", *base], cwd))
-        results["compile (1 change)"].add(*run(["compile", *base, "--build-dir", str(build)], cwd))
+        results["validate (1 change)"].add(*run(["validate", *base, *out], cwd))
+        results["compile (1 change)"].add(*run(["compile", *base, *out], cwd))
         touch_one_file(configs, round_ + 1)
-        results["plan (1 change)"].add(*run(["plan", *base, "--build-dir", str(build)], cwd))
+        results["plan (1 change)"].add(*run(["plan", *base, *out], cwd))
         print(f"  N={teams}: round {round_ + 1}/{repeats} done", file=sys.stderr)
     return results
 
