@@ -33,3 +33,16 @@ def example_ir() -> Callable[[str], FrontendResult]:
         return cache[env]
 
     return get
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print how many cases the fuzz suite ran (CI logs show it)."""
+    import sys
+
+    fuzz = sys.modules.get("tests.fuzz.test_fuzz_configs")
+    if fuzz is not None and fuzz.COUNTER["cases"]:
+        counts = fuzz.COUNTER
+        terminalreporter.write_line(
+            f"fuzz: {counts['cases']} cases ({counts['valid']} valid builds, "
+            f"{counts['invalid']} rejected with located diagnostics)"
+        )

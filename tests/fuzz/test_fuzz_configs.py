@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -177,10 +176,3 @@ def test_mutated_configs_end_in_a_build_or_located_diagnostics(data):
         assert not debris, f"staging debris left behind: {debris}"
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def teardown_module() -> None:
-    sys.stderr.write(
-        f"\nfuzz: {COUNTER['cases']} cases ({COUNTER['valid']} valid builds, "
-        f"{COUNTER['invalid']} rejected with located diagnostics)\n"
-    )
