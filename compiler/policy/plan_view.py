@@ -184,6 +184,17 @@ class PlanView:
         yield from self._kube_index.get((kind, namespace), ())
 
     @cached_property
+    def _by_name(self) -> dict[tuple[str, str], list[KubeObject]]:
+        index: dict[tuple[str, str], list[KubeObject]] = defaultdict(list)
+        for obj in self.kube_objects:
+            index[(obj.kind, obj.name)].append(obj)
+        return index
+
+    def named(self, kind: str, name: str) -> list[KubeObject]:
+        """Objects of `kind` called `name`, in any namespace (an index: checks run per team)."""
+        return list(self._by_name.get((kind, name), ()))
+
+    @cached_property
     def namespaces(self) -> dict[str, KubeObject]:
         """Namespace objects by name."""
         return {obj.name: obj for obj in self.kube("Namespace")}

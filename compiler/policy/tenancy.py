@@ -88,7 +88,7 @@ def check(view: PlanView) -> Iterator[Violation]:
 
 def _namespace(view: PlanView, team: str, namespace: str) -> Iterator[Violation]:
     who, path = f"team '{team}'", team_path(team)
-    found = [o for o in view.kube("Namespace") if o.name == namespace]
+    found = view.named("Namespace", namespace)
     if not found:
         yield Violation("S501", who, f"its namespace '{namespace}' is not in the plan", path)
     for obj in found:
