@@ -1,4 +1,4 @@
-"""Work around a hot spot of kfp 2.17.3 without changing a byte of its output.
+"""Work around two hot spots of kfp 2.17.3 without changing a byte of its output.
 
 `PipelineTask._ensure_container_spec_exists` (called by every `set_cpu_*`/`set_memory_*`
 and accelerator setter) runs `inspect.stack()` to name its caller in an error message. That
@@ -6,11 +6,11 @@ reads source context for every frame and scans `sys.modules` per frame, so its c
 with the call depth and the number of loaded modules: 80 pipelines took 18 s of a 23 s
 compile here. kfp only reads `stack()[1][3]` (the caller's function name).
 
-(libyaml's C emitter, suggested in NOTES.md for kfp's YAML dump, is not byte-identical:
-it folds long double-quoted strings differently, so kfp's own emitter is kept.)
+kfp then dumps the pipeline with PyYAML's pure-Python emitter: `fast_yaml` writes the
+same bytes mostly with libyaml's C emitter (see there).
 
-This is a kfp internal, so the patch applies only to the pinned kfp version, and
-tests/compiler/kfp_backend/test_speedups.py proves byte-identical output against stock kfp.
+Both are kfp internals, so the patches apply only to the pinned kfp (and PyYAML) versions,
+and tests/compiler/kfp_backend/test_speedups.py proves byte-identical output against stock kfp.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from types import FrameType
 from typing import Any
 
 import kfp
+import yaml
+from kfp.compiler import pipeline_spec_builder
 from kfp.dsl import pipeline_task
+
+from compiler.kfp_backend import fast_yaml
 
 PATCHED_KFP_VERSION = "2.17.3"
 
@@ -54,15 +58,17 @@ def apply() -> bool:
     if not applicable():
         return False
     pipeline_task.inspect = _CallerNameInspect()
+    if fast_yaml.applicable():
+        pipeline_spec_builder.yaml = fast_yaml.KfpYaml()
     return True
 
 
 @contextmanager
 def stock_kfp() -> Iterator[None]:
     """kfp exactly as installed, for the tests that compare against it."""
-    saved = pipeline_task.inspect
-    pipeline_task.inspect = inspect
+    saved = pipeline_task.inspect, pipeline_spec_builder.yaml
+    pipeline_task.inspect, pipeline_spec_builder.yaml = inspect, yaml
     try:
         yield
     finally:
-        pipeline_task.inspect = saved
+        pipeline_task.inspect, pipeline_spec_builder.yaml = saved
