@@ -28,7 +28,7 @@ from compiler.diagnostics import has_errors
 
 def run(args: argparse.Namespace, console: Console) -> int:
     started = time.perf_counter()
-    result, _ = run_frontend(args, console)
+    result, frontend_seconds = run_frontend(args, console)
     if not result.ok:
         console.diagnostics(result.diagnostics)
         return EXIT_INVALID
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from compiler.plan.outputs import plan_outputs
 
     options = build_options(args)
+    baseline_started = time.perf_counter()
     try:
         baseline = resolve_baseline(
             args.base,
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except BaselineError as exc:
         console.diagnostics([*result.diagnostics, exc.diagnostic])
         return EXIT_USAGE
+    baseline_seconds = time.perf_counter() - baseline_started
     outcome = plan_outputs(
         result, baseline, Path(args.build_dir), progress=console.progress, options=options
     )
@@ -55,6 +57,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if has_errors(outcome.diagnostics):
         return EXIT_INVALID
     seconds = time.perf_counter() - started
+    console.step(
+        f"time: validate {frontend_seconds:.1f}s, baseline {baseline_seconds:.1f}s, "
+        f"{outcome.timings()}"
+    )
     insecure = has_errors(outcome.security)
     console.result(
         f"{'failed' if insecure else 'ok'}: wrote {outcome.target}/ ({outcome.summary()}) "
