@@ -22,6 +22,7 @@ import yaml
 
 from compiler.cache import BuildCache, digest, versions
 from compiler.plan.model import Plan, PlannedResource
+from compiler.workers import SHARED, map_unordered
 
 try:  # libyaml's dumper when present: same output, faster
     from yaml import CSafeDumper as _Dumper
@@ -204,10 +205,23 @@ def validation_problems(
     return [(".".join(str(p) for p in error.absolute_path), error.message)]
 
 
+PARALLEL_MIN_OBJECTS = 256
+"""Below this many unchecked objects, forking workers costs more than it saves."""
+
+
+def _problems_in_worker(index: int) -> tuple[int, list[tuple[str, str]] | None]:
+    manifest, kubernetes_version = SHARED["k8s_validate"][index]
+    return index, validation_problems(manifest, kubernetes_version)
+
+
 def validate_objects(
-    objects: Iterable[KubeObject], kubernetes_version: str, cache: BuildCache | None = None
+    objects: Iterable[KubeObject],
+    kubernetes_version: str,
+    cache: BuildCache | None = None,
+    jobs: int = 1,
 ) -> ValidationReport:
-    """Strict schema validation of every object; verdicts are cached by object content."""
+    """Strict schema validation of every object; verdicts are cached by object content and
+    computed on `jobs` cores."""
     report = ValidationReport(kubernetes_version)
     try:
         import kubernetes_validate  # noqa: F401  - the schemas ship with it
@@ -217,22 +231,8 @@ def validate_objects(
     tool = versions("kubernetes-validate", "jsonschema")
     use_cache = cache is not None and cache.folder is not None
 
-    def check(path: str, manifest: dict[str, Any]) -> bool:
-        """Record the problems of one manifest; False when its kind has no schema."""
-        key = digest("k8s-validate", manifest, kubernetes_version, tool) if use_cache else ""
-        cached = cache.get("k8s-validate", key) if cache is not None and key else None
-        found = (
-            json.loads(cached)
-            if cached is not None
-            else validation_problems(manifest, kubernetes_version)
-        )
-        if found is None:
-            return False
-        if cached is None and cache is not None and key:
-            cache.put("k8s-validate", key, json.dumps(found).encode())
-        report.problems.extend(ManifestProblem(path, where, message) for where, message in found)
-        return True
-
+    # what to validate: (path, the manifest or the pod template standing for it, counted as)
+    checks: list[tuple[str, dict[str, Any], str]] = []
     for obj in objects:
         key = (str(obj.manifest.get("apiVersion")), str(obj.manifest.get("kind")))
         if key in CHECKED_ON_APPLY:
@@ -240,15 +240,40 @@ def validate_objects(
             continue
         template = POD_TEMPLATES.get(key)
         if template is not None:
+            checks.append((obj.path, template(obj.manifest), "template"))
+        else:
+            checks.append((obj.path, obj.manifest, f"no schema for {key[1]} ({key[0]})"))
+
+    keys = [
+        digest("k8s-validate", manifest, kubernetes_version, tool) if use_cache else ""
+        for _, manifest, _ in checks
+    ]
+    verdicts: dict[int, list[tuple[str, str]] | None] = {}
+    for index, content in enumerate(keys):
+        cached = cache.get("k8s-validate", content) if cache is not None and content else None
+        if cached is not None:
+            verdicts[index] = json.loads(cached)
+    todo = [index for index in range(len(checks)) if index not in verdicts]
+    SHARED["k8s_validate"] = [(manifest, kubernetes_version) for _, manifest, _ in checks]
+    try:
+        for index, found in map_unordered(
+            _problems_in_worker, todo, jobs, min_batch=PARALLEL_MIN_OBJECTS
+        ):
+            verdicts[index] = found
+            if found is not None and cache is not None and keys[index]:
+                cache.put("k8s-validate", keys[index], json.dumps(found).encode())
+    finally:
+        SHARED.pop("k8s_validate", None)
+
+    for index, (path, _, counted) in enumerate(checks):
+        found = verdicts[index]
+        if counted == "template":
             report.pod_templates += 1
-            check(obj.path, template(obj.manifest))
-            continue
-        if check(obj.path, obj.manifest):
+        elif found is not None:
             report.objects += 1
         else:
-            report.problems.append(
-                ManifestProblem(
-                    obj.path, "", f"no schema for {key[1]} ({key[0]}) and no pod template rule"
-                )
-            )
+            report.problems.append(ManifestProblem(path, "", f"{counted} and no pod template rule"))
+        report.problems.extend(
+            ManifestProblem(path, where, message) for where, message in found or ()
+        )
     return report

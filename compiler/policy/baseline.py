@@ -36,6 +36,7 @@ def violations(
     ir: PlatformIR,
     pipelines: Mapping[str, str | bytes] | None = None,
     cache: BuildCache | None = None,
+    jobs: int = 1,
 ) -> Iterator[Violation]:
     """Every violation of the baseline in `plan` (and in the compiled `pipelines`, keyed by
     their path below build/<env>/, when given)."""
@@ -44,7 +45,7 @@ def violations(
     yield from identity.check(view)
     yield from cluster.check(view)
     yield from tenancy.check(view)
-    yield from pods.check(view, pipelines, cache)
+    yield from pods.check(view, pipelines, cache, jobs)
 
 
 def to_diagnostic(violation: Violation, locate: Locate) -> Diagnostic:
@@ -66,7 +67,8 @@ def check_baseline(
     locate: Locate,
     pipelines: Mapping[str, str | bytes] | None = None,
     cache: BuildCache | None = None,
+    jobs: int = 1,
 ) -> list[Diagnostic]:
     """The baseline's findings as diagnostics, in a stable order, without duplicates."""
-    found = {to_diagnostic(v, locate) for v in violations(plan, ir, pipelines, cache)}
+    found = {to_diagnostic(v, locate) for v in violations(plan, ir, pipelines, cache, jobs)}
     return sorted(found, key=sort_key)

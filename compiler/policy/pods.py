@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from compiler.cache import BuildCache, digest
-from compiler.ir import Pipeline
+from compiler.ir import Pipeline, PlatformIR
 from compiler.plan.manifests import predictor_pod
 from compiler.policy.findings import Rule, Violation
 from compiler.policy.plan_view import (
@@ -35,6 +35,7 @@ from compiler.policy.plan_view import (
     spec_path,
     subject,
 )
+from compiler.workers import SHARED, map_unordered
 from compiler.yaml_source import Path_
 from platform_iac.naming import ENDPOINT_LABEL
 
@@ -133,13 +134,17 @@ class PodTemplate:
 
 
 def check(
-    view: PlanView, pipelines: Mapping[str, str | bytes] | None, cache: BuildCache | None = None
+    view: PlanView,
+    pipelines: Mapping[str, str | bytes] | None,
+    cache: BuildCache | None = None,
+    jobs: int = 1,
 ) -> Iterator[Violation]:
     for template in pod_templates(view):
         yield from _template(template)
     if pipelines is not None:
+        facts = pipeline_facts(view.ir, pipelines, cache, jobs)
         for pipeline in view.ir.pipelines():
-            yield from _pipeline(pipeline, pipelines, cache)
+            yield from _pipeline(pipeline, pipelines, facts)
     for name, team in sorted(view.ir.teams.items()):
         if team.pipelines:
             missing = pod_defaults_missing(view, team.namespace)
@@ -258,31 +263,69 @@ def _executors(spec: dict[str, Any], dag: dict[str, Any]) -> Iterator[tuple[str,
             yield str(task), str(component["executorLabel"])
 
 
-def _facts(text: str | bytes, cache: BuildCache | None) -> dict[str, Any]:
+PARALLEL_MIN_PIPELINES = 64
+"""Below this many unparsed pipelines, forking workers costs more than it saves."""
+
+
+def _facts_key(text: str | bytes) -> str:
+    return digest("kfp-pod-facts", text if isinstance(text, str) else text.decode())
+
+
+def _facts(text: str | bytes) -> dict[str, Any]:
     """What the checks read from a compiled pipeline: each task's executor, its security
-    context and its resources. Parsing a large pipeline is the cost, so it is cached by
-    the file's content."""
-    key = digest("kfp-pod-facts", text if isinstance(text, str) else text.decode()) if cache else ""
-    cached = cache.get("policy", key) if cache is not None and key else None
-    if cached is not None:
-        return dict(json.loads(cached))
+    context and its resources."""
     spec, platform = _documents(text)
     kubernetes = dig(platform, "platforms", "kubernetes", "deploymentSpec", "executors") or {}
     executors = dig(spec, "deploymentSpec", "executors") or {}
-    facts = {
+    return {
         "tasks": dict(_executors(spec, dig(spec, "root", "dag") or {})),
         "security": {label: dig(kubernetes, label, "securityContext") or {} for label in executors},
         "resources": {
             label: dig(executors, label, "container", "resources") or {} for label in executors
         },
     }
-    if cache is not None and key:
-        cache.put("policy", key, json.dumps(facts, sort_keys=True).encode())
+
+
+def _facts_in_worker(relpath: str) -> tuple[str, dict[str, Any]]:
+    return relpath, _facts(SHARED["pod_pipelines"][relpath])
+
+
+def pipeline_facts(
+    ir: PlatformIR,
+    pipelines: Mapping[str, str | bytes],
+    cache: BuildCache | None = None,
+    jobs: int = 1,
+) -> dict[str, dict[str, Any]]:
+    """The facts of every compiled pipeline of `ir`, by path. Parsing thousands of large
+    pipelines is the cost, so facts are cached by file content and parsed on `jobs` cores."""
+    use_cache = cache is not None and cache.folder is not None
+    facts: dict[str, dict[str, Any]] = {}
+    keys: dict[str, str] = {}
+    for pipeline in ir.pipelines():
+        relpath = f"pipelines/{pipeline.team}/{pipeline.name}.yaml"
+        text = pipelines.get(relpath)
+        if text is None:
+            continue
+        keys[relpath] = _facts_key(text) if use_cache else ""
+        cached = cache.get("policy", keys[relpath]) if cache is not None and use_cache else None
+        if cached is not None:
+            facts[relpath] = dict(json.loads(cached))
+    todo = sorted(keys.keys() - facts.keys())
+    SHARED["pod_pipelines"] = pipelines
+    try:
+        for relpath, found in map_unordered(
+            _facts_in_worker, todo, jobs, min_batch=PARALLEL_MIN_PIPELINES
+        ):
+            facts[relpath] = found
+            if cache is not None and use_cache:
+                cache.put("policy", keys[relpath], json.dumps(found, sort_keys=True).encode())
+    finally:
+        SHARED.pop("pod_pipelines", None)
     return facts
 
 
 def _pipeline(
-    pipeline: Pipeline, files: Mapping[str, str | bytes], cache: BuildCache | None = None
+    pipeline: Pipeline, files: Mapping[str, str | bytes], facts_of: Mapping[str, dict[str, Any]]
 ) -> Iterator[Violation]:
     relpath = f"pipelines/{pipeline.team}/{pipeline.name}.yaml"
     base: Path_ = ("teams", pipeline.team, "pipelines", pipeline.name)
@@ -295,7 +338,7 @@ def _pipeline(
             base,
         )
         return
-    facts = _facts(text, cache)
+    facts = facts_of[relpath]
     tasks = facts["tasks"]
     for step in pipeline.order:
         label = tasks.get(step)

@@ -46,9 +46,10 @@ def baseline_findings(
     plan: Plan,
     pipelines: Mapping[str, str | bytes] | None,
     cache: BuildCache | None = None,
+    jobs: int = 1,
 ) -> list[Diagnostic]:
     assert result.ir is not None
-    return check_baseline(plan, result.ir, locator(result), pipelines, cache)
+    return check_baseline(plan, result.ir, locator(result), pipelines, cache, jobs)
 
 
 @dataclass
@@ -110,7 +111,9 @@ def check_environment(
         return outcome
     outcome.seconds["program"] = time.perf_counter() - started
     started = time.perf_counter()
-    outcome.diagnostics.extend(baseline_findings(result, outcome.plan, compiled, options.cache))
+    outcome.diagnostics.extend(
+        baseline_findings(result, outcome.plan, compiled, options.cache, options.jobs)
+    )
     outcome.baseline_ran = True
     outcome.seconds["baseline"] = time.perf_counter() - started
     return outcome

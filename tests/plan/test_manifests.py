@@ -105,3 +105,52 @@ def test_reused_validators_agree_with_kubernetes_validate(prod):
             expected = [(".".join(str(p) for p in exc.absolute_path), exc.message)]
         assert validation_problems(manifest, version) == expected, manifest["kind"]
     assert sum(bool(validation_problems(m, version)) for m in broken) == len(broken)
+
+
+PARALLEL_VALIDATION = """
+import copy, json, os, sys
+from compiler.frontend import load_platform
+from compiler.plan import manifests
+from compiler.plan.sharded import plan_program
+from compiler.workers import fork_safe
+
+ir = load_platform(sys.argv[1], ["env=prod"]).ir
+plan = plan_program(ir, jobs=2)  # Pulumi runs in a worker: this process can still fork
+objects = manifests.kubernetes_objects(plan)
+policy = next(o for o in objects if o.path.endswith("networkpolicy.default-deny.yaml"))
+broken = copy.deepcopy(policy.manifest)
+broken["spec"]["podSelectr"] = {}
+objects.append(manifests.KubeObject(policy.path, broken, policy.resource, policy.patch))
+manifests.PARALLEL_MIN_OBJECTS = 2
+parent, seen = os.getpid(), set()
+check = manifests._problems_in_worker
+def with_pid(index):
+    seen_file.write(f"{os.getpid()}\\n"); seen_file.flush()
+    return check(index)
+seen_file = open(sys.argv[2], "a")
+manifests._problems_in_worker = with_pid
+forked = fork_safe()
+parallel = manifests.validate_objects(objects, plan.kubernetes_version, jobs=2)
+manifests._problems_in_worker = check
+sequential = manifests.validate_objects(objects, plan.kubernetes_version, jobs=1)
+pids = set(open(sys.argv[2]).read().split())
+print(json.dumps({"forked": forked and str(parent) not in pids and len(pids) >= 1,
+                  "same": parallel == sequential, "problems": len(parallel.problems)}))
+"""
+
+
+def test_validation_on_workers_matches_one_process(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import CONFIGS, REPO
+
+    out = subprocess.run(
+        [sys.executable, "-c", PARALLEL_VALIDATION, str(CONFIGS), str(tmp_path / "pids")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out.splitlines()[-1]) == {"forked": True, "same": True, "problems": 1}

@@ -68,3 +68,74 @@ def test_violation_is_reported_with_id_file_and_line(case):
     name = case.get("env", "prod")
     added = _findings(name, case) - _example_findings(name)
     assert added == {case["expect"], *case.get("also", [])}
+
+
+def test_pipeline_checks_agree_in_parallel_and_from_the_cache(monkeypatch, tmp_path):
+    """Pipeline facts parsed on two workers, then read back from the cache, give the same
+    findings as one process; a changed pipeline is parsed again, never served stale."""
+    from compiler.cache import BuildCache
+    from compiler.policy import pods
+
+    case = next(c for c in CASES if c["id"] == "pipeline-step-non-root")
+    ex = example("prod")
+    patched = patch_pipelines(ex.pipelines, case)
+    monkeypatch.setattr(pods, "PARALLEL_MIN_PIPELINES", 2)
+    cache = BuildCache(tmp_path / "cache")
+
+    def findings(pipelines, **options):
+        return {first_line(d) for d in baseline_findings(ex.result, ex.plan, pipelines, **options)}
+
+    sequential = findings(patched)
+    assert case["expect"] in sequential
+    assert findings(patched, jobs=2) == sequential
+    assert findings(patched, cache=cache, jobs=2) == sequential  # fills the cache
+    assert len(list((tmp_path / "cache").rglob("*"))) > len(ex.pipelines)
+    assert findings(patched, cache=cache) == sequential  # served by the cache
+    assert findings(ex.pipelines, cache=cache) == _example_findings("prod")  # not stale
+
+
+PARALLEL_FACTS = """
+import json, os, sys
+from compiler.build import compile_files
+from compiler.frontend import load_platform
+from compiler.policy import pods
+from compiler.workers import fork_safe
+
+result = load_platform(sys.argv[1], ["env=prod"])
+files = compile_files(result).files
+pods.PARALLEL_MIN_PIPELINES = 2
+parent, seen = os.getpid(), set()
+parse = pods._facts_in_worker
+def with_pid(path):
+    return (*parse(path), os.getpid())
+pods._facts_in_worker = with_pid
+original = pods.map_unordered
+def spy(function, tasks, jobs, **options):
+    for relpath, facts, pid in original(function, tasks, jobs, **options):
+        seen.add(pid)
+        yield relpath, facts
+pods.map_unordered = spy
+parallel = pods.pipeline_facts(result.ir, files, jobs=2)
+pods.map_unordered = original
+pods._facts_in_worker = parse
+sequential = pods.pipeline_facts(result.ir, files, jobs=1)
+print(json.dumps({"forked": fork_safe() and parent not in seen and len(seen) >= 1,
+                  "same": parallel == sequential, "count": len(parallel)}))
+"""
+
+
+def test_pipeline_facts_parsed_on_workers_match_one_process():
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import CONFIGS, REPO
+
+    out = subprocess.run(
+        [sys.executable, "-c", PARALLEL_FACTS, str(CONFIGS)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out.splitlines()[-1]) == {"forked": True, "same": True, "count": 4}
