@@ -3,7 +3,8 @@
 Every entry is keyed by a hash of *everything* its output depends on: the IR objects it
 reads, the source of the code that produces it (`code_fingerprint`), and the versions of
 the libraries involved. A change to any of them changes the key, so a stale entry can never
-be served; unused entries are simply never read again (`mlplat` prunes by age).
+be served; unused entries are simply never read again, and entries unused for
+`MAX_AGE_DAYS` are pruned (at most once a day, when a build opens the cache).
 
 Layout: `build/.cache/<stage>/<key[:2]>/<key>`, written atomically (temp file + rename), so
 concurrent processes and interrupted runs leave either a complete entry or none.
@@ -15,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from functools import cache
 from importlib import metadata
@@ -77,6 +79,11 @@ def file_digest(paths: Iterable[Path]) -> str:
     return digest([(str(path), _one_file(str(path))) for path in paths])
 
 
+DAY = 24 * 3600
+MAX_AGE_DAYS = 30
+"""Entries not read or written for this long are deleted; a hit refreshes an entry's age."""
+
+
 class BuildCache:
     """Get and put bytes by (stage, key). A cache without a folder stores nothing."""
 
@@ -87,7 +94,47 @@ class BuildCache:
 
     @classmethod
     def for_build(cls, build_dir: Path, enabled: bool = True) -> BuildCache:
-        return cls(build_dir / ".cache" if enabled else None)
+        cache = cls(build_dir / ".cache" if enabled else None)
+        cache.prune_daily()
+        return cache
+
+    def prune_daily(self, now: float | None = None) -> int:
+        """`prune`, unless it already ran in the last day (a marker file records when)."""
+        if self.folder is None:
+            return 0
+        now = time.time() if now is None else now
+        marker = self.folder / ".pruned"
+        try:
+            if now - marker.stat().st_mtime < DAY:
+                return 0
+        except OSError:
+            pass  # never pruned
+        removed = self.prune(now)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            os.utime(marker, (now, now))
+        except OSError:
+            pass
+        return removed
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete entries (and abandoned temp files) older than `MAX_AGE_DAYS`."""
+        if self.folder is None or not self.folder.is_dir():
+            return 0
+        cutoff = (time.time() if now is None else now) - MAX_AGE_DAYS * DAY
+        removed = 0
+        for stage in self.folder.iterdir():
+            if not stage.is_dir():
+                continue
+            for path in stage.glob("*/*"):
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+                except OSError:
+                    pass  # another process pruned it first
+        return removed
 
     def _path(self, stage: str, key: str) -> Path:
         assert self.folder is not None
@@ -96,8 +143,13 @@ class BuildCache:
     def get(self, stage: str, key: str) -> bytes | None:
         if self.folder is None:
             return None
+        path = self._path(stage, key)
         try:
-            data = self._path(stage, key).read_bytes()
+            with open(path, "rb") as entry:
+                data = entry.read()
+                age = time.time() - os.fstat(entry.fileno()).st_mtime
+            if age > DAY:
+                os.utime(path)  # in use: keep it from being pruned
         except OSError:
             self.misses += 1
             return None
