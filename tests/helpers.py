@@ -36,3 +36,21 @@ def run_cli(
     code = main([*argv[:1], "--configs", ".", "--no-color", *argv[1:]])
     captured = capsys.readouterr()
     return code, captured.err.splitlines(), captured.out
+
+
+def run_fresh_python(script: str, *argv: str) -> Any:
+    """Run `script` in a fresh interpreter at the repository root; its last stdout line, as
+    JSON. Parallel paths need this: workers fork only while a process runs one thread, and a
+    test session has run Pulumi (which leaves threads) long before."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 from benchmarks.generate_org import generate
-from tests.conftest import REPO
+from tests.helpers import run_fresh_python
 
 # A fresh interpreter: workers are forked only while the process runs a single thread.
 CHECK = """
@@ -28,14 +24,7 @@ print(json.dumps(out))
 
 
 def _run(configs) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", CHECK, str(configs)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return dict(run_fresh_python(CHECK, str(configs)))
 
 
 def test_parallel_loading_gives_the_same_ir(tmp_path):

@@ -15,6 +15,8 @@ from compiler.plan.manifests import (
     predictor_pod,
     validate_objects,
 )
+from tests.conftest import CONFIGS
+from tests.helpers import run_fresh_python
 
 
 @pytest.mark.parametrize("which", ["prod", "variant"])
@@ -140,17 +142,5 @@ print(json.dumps({"forked": forked and str(parent) not in pids and len(pids) >= 
 
 
 def test_validation_on_workers_matches_one_process(tmp_path):
-    import json
-    import subprocess
-    import sys
-
-    from tests.conftest import CONFIGS, REPO
-
-    out = subprocess.run(
-        [sys.executable, "-c", PARALLEL_VALIDATION, str(CONFIGS), str(tmp_path / "pids")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert json.loads(out.splitlines()[-1]) == {"forked": True, "same": True, "problems": 1}
+    out = run_fresh_python(PARALLEL_VALIDATION, str(CONFIGS), str(tmp_path / "pids"))
+    assert out == {"forked": True, "same": True, "problems": 1}

@@ -12,7 +12,8 @@ import pytest
 from compiler.diagnostics import CODES
 from compiler.policy.baseline import RULES
 from compiler.policy.security import baseline_findings
-from tests.helpers import load_cases
+from tests.conftest import CONFIGS
+from tests.helpers import load_cases, run_fresh_python
 from tests.policy.conftest import example, first_line
 from tests.policy.patching import patch_pipelines, patch_plan
 
@@ -125,17 +126,5 @@ print(json.dumps({"forked": fork_safe() and parent not in seen and len(seen) >= 
 
 
 def test_pipeline_facts_parsed_on_workers_match_one_process():
-    import json
-    import subprocess
-    import sys
-
-    from tests.conftest import CONFIGS, REPO
-
-    out = subprocess.run(
-        [sys.executable, "-c", PARALLEL_FACTS, str(CONFIGS)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert json.loads(out.splitlines()[-1]) == {"forked": True, "same": True, "count": 4}
+    out = run_fresh_python(PARALLEL_FACTS, str(CONFIGS))
+    assert out == {"forked": True, "same": True, "count": 4}
