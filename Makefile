@@ -83,7 +83,7 @@ fuzz: $(STAMP) ## long fuzz run of the config loader (FUZZ_EXAMPLES cases, defau
 golden: $(STAMP) ## regenerate golden files under tests/golden/ (review the diff)
 	MLPLAT_UPDATE_GOLDEN=1 $(BIN)/pytest -q -m golden tests
 
-bench: $(STAMP) ## scale benchmark: validate/compile/plan at 10, 100, 1000 teams (~20 min)
+bench: $(STAMP) ## scale benchmark: validate/compile/plan at 10, 100, 1000 teams (~15 min)
 	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
 
 bench-kfp: $(STAMP) ## compile cost per pipeline (dsl build vs kfp compile)

@@ -58,7 +58,8 @@ class _Unsupported(Exception):
     """A shape this module does not reproduce: PyYAML dumps the call instead."""
 
 
-def _swap(node: Any, strings: list[str]) -> Any:
+def _swap(node: Any, strings: list[str], containers: set[int]) -> Any:
+    """A copy of `node` with tokens for the double-quoted strings (collected in `strings`)."""
     if isinstance(node, str):
         if "mlplatdq" in node:
             raise _Unsupported  # could be mistaken for a token
@@ -66,15 +67,19 @@ def _swap(node: Any, strings: list[str]) -> Any:
             strings.append(node)
             return _TOKEN.format(len(strings) - 1)
         return node
+    if isinstance(node, dict | list):
+        if id(node) in containers:
+            raise _Unsupported  # PyYAML writes a shared container as an anchor and aliases
+        containers.add(id(node))
     if isinstance(node, dict):
         swapped = {}
         for key, value in node.items():
             if not isinstance(key, str) or double_quoted_by_pyyaml(key) or "mlplatdq" in key:
                 raise _Unsupported
-            swapped[key] = _swap(value, strings)
+            swapped[key] = _swap(value, strings, containers)
         return swapped
     if isinstance(node, list):
-        return [_swap(item, strings) for item in node]
+        return [_swap(item, strings, containers) for item in node]
     if node is None or isinstance(node, bool | int | float):
         return node
     raise _Unsupported  # other types: whatever PyYAML's representer makes of them
@@ -134,7 +139,7 @@ def c_dump_all(documents: list[Any], *, sort_keys: bool = True) -> str | None:
         if not all(isinstance(document, dict | list) for document in documents):
             raise _Unsupported  # PyYAML ends a top-level scalar with "...", libyaml does not
         strings: list[str] = []
-        swapped = [_swap(document, strings) for document in documents]
+        swapped = [_swap(document, strings, set()) for document in documents]
         dumped = yaml.dump_all(swapped, Dumper=yaml.CDumper, sort_keys=sort_keys)
         return _restore(dumped, strings)
     except _Unsupported:

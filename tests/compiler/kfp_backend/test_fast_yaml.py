@@ -38,6 +38,7 @@ EDGE_CASES: dict[str, Any] = {
     "long keys": {"k" * 150: SOURCE},
     "key that needs double quotes (falls back)": {"a\n b": 1, "c": SOURCE},
     "text that looks like a token (falls back)": {"a": "mlplatdq0z", "b": SOURCE},
+    "a shared container (falls back)": {"a": (_shared := {"x": SOURCE}), "b": _shared},
 }
 
 
@@ -50,6 +51,8 @@ def test_edge_cases_match_pyyaml(documents):
 def test_unsupported_shapes_fall_back_rather_than_guess():
     assert fast_yaml.c_dump_all([EDGE_CASES["key that needs double quotes (falls back)"]]) is None
     assert fast_yaml.c_dump_all([EDGE_CASES["text that looks like a token (falls back)"]]) is None
+    assert fast_yaml.c_dump_all([EDGE_CASES["a shared container (falls back)"]]) is None
+    assert "&id001" in fast_yaml.fast_dump_all([EDGE_CASES["a shared container (falls back)"]])
     assert fast_yaml.c_dump_all([EDGE_CASES["deep mapping"]]) is not None
 
 
@@ -103,6 +106,6 @@ def test_kfp_pipelines_take_the_libyaml_path(monkeypatch):
     for documents in recorder.calls:
         assert fast_yaml.c_dump_all(documents) == yaml.dump_all(documents, sort_keys=True)
         strings: list[str] = []
-        fast_yaml._swap(documents, strings)
+        fast_yaml._swap(documents, strings, set())
         swapped += len(strings)
     assert swapped > 0  # the embedded python sources were re-rendered by PyYAML
