@@ -5,8 +5,9 @@ PyYAML's pure-Python emitter, ≈ 60 % of a pipeline's compile time here. libyam
 writes the same bytes except in one place: it folds long double-quoted scalars (the shell
 and Python sources kfp embeds for python steps) at other points than PyYAML does.
 
-So: every string PyYAML would write double-quoted is swapped for a unique plain token, the
-documents are dumped with libyaml, and each token is replaced by PyYAML's own rendering of
+So: the documents are represented as PyYAML would (directly: its generic representer is the
+next cost), every string PyYAML would write double-quoted is swapped for a unique plain
+token, the nodes are serialised by libyaml, and each token is replaced by PyYAML's own rendering of
 the string (`Emitter.write_double_quoted`) at the column and indentation the token landed
 on. Anything outside the shapes handled here (a key that needs double quotes, a token in an
 unexpected position) falls back to PyYAML for the whole call.
@@ -24,6 +25,7 @@ from typing import Any
 
 import yaml
 from yaml.emitter import Emitter
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 PATCHED_PYYAML_VERSION = "6.0.4"
 _TOKEN = "mlplatdq{}z"
@@ -58,30 +60,44 @@ class _Unsupported(Exception):
     """A shape this module does not reproduce: PyYAML dumps the call instead."""
 
 
-def _swap(node: Any, strings: list[str], containers: set[int]) -> Any:
-    """A copy of `node` with tokens for the double-quoted strings (collected in `strings`)."""
-    if isinstance(node, str):
+_TAG = "tag:yaml.org,2002:"
+_REPRESENTER = yaml.representer.Representer()
+
+
+def _represent(node: Any, strings: list[str], containers: set[int], sort_keys: bool) -> Node:
+    """PyYAML's representation of `node` (`Representer.represent_data` for JSON-like data,
+    block style), with tokens for the strings it would double-quote (kept in `strings`)."""
+    kind = type(node)
+    if kind is str:
         if "mlplatdq" in node:
             raise _Unsupported  # could be mistaken for a token
         if double_quoted_by_pyyaml(node):
             strings.append(node)
-            return _TOKEN.format(len(strings) - 1)
-        return node
-    if isinstance(node, dict | list):
+            node = _TOKEN.format(len(strings) - 1)
+        return ScalarNode(_TAG + "str", node)
+    if kind is dict or kind is list:
         if id(node) in containers:
             raise _Unsupported  # PyYAML writes a shared container as an anchor and aliases
         containers.add(id(node))
-    if isinstance(node, dict):
-        swapped = {}
-        for key, value in node.items():
-            if not isinstance(key, str) or double_quoted_by_pyyaml(key) or "mlplatdq" in key:
+        if kind is list:
+            items = [_represent(item, strings, containers, sort_keys) for item in node]
+            return SequenceNode(_TAG + "seq", items, flow_style=False)
+        pairs = []
+        for key, value in sorted(node.items()) if sort_keys else node.items():
+            if type(key) is not str or double_quoted_by_pyyaml(key) or "mlplatdq" in key:
                 raise _Unsupported
-            swapped[key] = _swap(value, strings, containers)
-        return swapped
-    if isinstance(node, list):
-        return [_swap(item, strings, containers) for item in node]
-    if node is None or isinstance(node, bool | int | float):
-        return node
+            pairs.append(
+                (ScalarNode(_TAG + "str", key), _represent(value, strings, containers, sort_keys))
+            )
+        return MappingNode(_TAG + "map", pairs, flow_style=False)
+    if node is None:
+        return ScalarNode(_TAG + "null", "null")
+    if kind is bool:
+        return ScalarNode(_TAG + "bool", "true" if node else "false")
+    if kind is int:
+        return ScalarNode(_TAG + "int", str(node))
+    if kind is float:
+        return _REPRESENTER.represent_float(node)
     raise _Unsupported  # other types: whatever PyYAML's representer makes of them
 
 
@@ -139,9 +155,17 @@ def c_dump_all(documents: list[Any], *, sort_keys: bool = True) -> str | None:
         if not all(isinstance(document, dict | list) for document in documents):
             raise _Unsupported  # PyYAML ends a top-level scalar with "...", libyaml does not
         strings: list[str] = []
-        swapped = [_swap(document, strings, set()) for document in documents]
-        dumped = yaml.dump_all(swapped, Dumper=yaml.CDumper, sort_keys=sort_keys)
-        return _restore(dumped, strings)
+        nodes = [_represent(document, strings, set(), sort_keys) for document in documents]
+        out = io.StringIO()
+        dumper = yaml.CDumper(out, default_flow_style=False, sort_keys=sort_keys)
+        try:
+            dumper.open()
+            for node in nodes:
+                dumper.serialize(node)
+            dumper.close()
+        finally:
+            dumper.dispose()
+        return _restore(out.getvalue(), strings)
     except _Unsupported:
         return None
 

@@ -106,6 +106,6 @@ def test_kfp_pipelines_take_the_libyaml_path(monkeypatch):
     for documents in recorder.calls:
         assert fast_yaml.c_dump_all(documents) == yaml.dump_all(documents, sort_keys=True)
         strings: list[str] = []
-        fast_yaml._swap(documents, strings, set())
+        fast_yaml._represent(documents, strings, set(), True)
         swapped += len(strings)
     assert swapped > 0  # the embedded python sources were re-rendered by PyYAML
