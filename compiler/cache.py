@@ -23,13 +23,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def digest(*parts: Any) -> str:
-    """sha256 of the canonical JSON of `parts` (dicts by sorted keys)."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """sha256 of the canonical JSON of `parts` (dicts by sorted keys). orjson writes it ≈ 10x
+    faster than the standard library, which takes what orjson refuses (non-string keys,
+    integers beyond 64 bits)."""
+    try:
+        data = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:
+        data = json.dumps(
+            parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode()
+    return hashlib.sha256(data).hexdigest()
 
 
 @cache
@@ -89,6 +98,7 @@ class BuildCache:
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
+        self._root = str(folder) if folder is not None else ""
         self.hits = 0
         self.misses = 0
 
@@ -136,9 +146,10 @@ class BuildCache:
                     pass  # another process pruned it first
         return removed
 
-    def _path(self, stage: str, key: str) -> Path:
+    def _path(self, stage: str, key: str) -> str:
+        """A string, not a Path: a large build looks up tens of thousands of entries."""
         assert self.folder is not None
-        return self.folder / stage / key[:2] / key
+        return os.path.join(self._root, stage, key[:2], key)
 
     def get(self, stage: str, key: str) -> bytes | None:
         if self.folder is None:
@@ -161,8 +172,9 @@ class BuildCache:
             return
         path = self._path(stage, key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            folder = os.path.dirname(path)
+            os.makedirs(folder, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
             os.replace(temp, path)

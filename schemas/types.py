@@ -7,6 +7,7 @@ of the user interface.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 from decimal import Decimal, InvalidOperation
@@ -282,7 +283,9 @@ def _duration(value: Any) -> int:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def format_duration(seconds: int) -> str:
+    """`5400` → `"1h30m"`. Cached: the same few timeouts are serialised for every step."""
     parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):

@@ -18,7 +18,7 @@ from typing import Any
 from compiler.ir import PlatformIR
 from compiler.plan.model import Plan, PlannedResource
 from compiler.yaml_source import Path_
-from platform_iac.naming import SpecRef
+from platform_iac.naming import SpecRef, team_group
 
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
@@ -202,6 +202,11 @@ class PlanView:
     @cached_property
     def roles_by_name(self) -> dict[str, PlannedResource]:
         return {str(r.inputs.get("name") or r.name): r for r in self.of_type(ROLE)}
+
+    @cached_property
+    def team_groups(self) -> dict[str, str]:
+        """Kubernetes group of a team's people → team."""
+        return {team_group(team): team for team in self.ir.teams}
 
     @cached_property
     def team_namespaces(self) -> dict[str, str]:

@@ -10,7 +10,6 @@ from typing import Any
 
 from compiler.policy.findings import Rule, Violation
 from compiler.policy.plan_view import KubeObject, PlanView, as_list, describe, dig, team_path
-from platform_iac.naming import team_group
 
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 RESTRICTED = "restricted"
@@ -160,9 +159,8 @@ def team_of_subject(
     """The team an RBAC subject acts for: the team's group, a service account of its
     namespace, or anyone bound inside its namespace."""
     kind, name = subject.get("kind"), str(subject.get("name", ""))
-    groups = {team_group(team): team for team in view.ir.teams}
-    if kind == "Group" and name in groups:
-        return groups[name]
+    if kind == "Group" and name in view.team_groups:
+        return view.team_groups[name]
     namespace = str(subject.get("namespace") or binding_namespace or "")
     if kind == "ServiceAccount" and namespace in view.team_namespaces:
         return view.team_namespaces[namespace]
