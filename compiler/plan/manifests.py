@@ -82,23 +82,41 @@ def dump_yaml(manifest: dict[str, Any]) -> str:
     )
 
 
+def _by_team(objects: Iterable[KubeObject]) -> dict[str, list[KubeObject]]:
+    """Objects grouped by the team they were built for ("" for the platform's).
+
+    Caching by group rather than by object: one entry per team is read or written instead
+    of one per object (tens of thousands of small files cost more than they save).
+    """
+    groups: dict[str, list[KubeObject]] = {}
+    for obj in objects:
+        groups.setdefault(obj.resource.spec.team or "", []).append(obj)
+    return groups
+
+
+def _group_key(stage: str, group: list[KubeObject], *context: Any) -> str:
+    return digest(stage, [(obj.path, obj.manifest) for obj in group], *context)
+
+
 def manifest_files(
     objects: Iterable[KubeObject], cache: BuildCache | None = None
 ) -> dict[str, str]:
-    """Each object as a YAML file; an object's text is reused from `cache` when unchanged."""
+    """Each object as a YAML file; a team's texts are reused from `cache` when unchanged."""
+    objects = list(objects)
     if cache is None or cache.folder is None:
         return {o.path: dump_yaml(o.manifest) for o in objects}
-    files = {}
-    for obj in objects:
-        key = digest("manifest-yaml", obj.manifest, versions("PyYAML"))
+    files: dict[str, str] = {}
+    tool = versions("PyYAML")
+    for group in _by_team(objects).values():
+        key = _group_key("manifest-yaml", group, tool)
         cached = cache.get("manifests", key)
-        if cached is None:
-            text = dump_yaml(obj.manifest)
-            cache.put("manifests", key, text.encode())
-        else:
-            text = cached.decode()
-        files[obj.path] = text
-    return files
+        if cached is not None:
+            files.update(json.loads(cached))
+            continue
+        texts = {obj.path: dump_yaml(obj.manifest) for obj in group}
+        cache.put("manifests", key, json.dumps(texts).encode())
+        files.update(texts)
+    return {o.path: files[o.path] for o in objects}
 
 
 def predictor_pod(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -220,8 +238,8 @@ def validate_objects(
     cache: BuildCache | None = None,
     jobs: int = 1,
 ) -> ValidationReport:
-    """Strict schema validation of every object; verdicts are cached by object content and
-    computed on `jobs` cores."""
+    """Strict schema validation of every object; verdicts are computed on `jobs` cores and
+    cached by the content of each team's objects."""
     report = ValidationReport(kubernetes_version)
     try:
         import kubernetes_validate  # noqa: F401  - the schemas ship with it
@@ -233,7 +251,9 @@ def validate_objects(
 
     # what to validate: (path, the manifest or the pod template standing for it, counted as)
     checks: list[tuple[str, dict[str, Any], str]] = []
+    team_of: dict[str, str] = {}
     for obj in objects:
+        team_of[obj.path] = obj.resource.spec.team or ""
         key = (str(obj.manifest.get("apiVersion")), str(obj.manifest.get("kind")))
         if key in CHECKED_ON_APPLY:
             report.checked_on_apply += 1
@@ -244,15 +264,21 @@ def validate_objects(
         else:
             checks.append((obj.path, obj.manifest, f"no schema for {key[1]} ({key[0]})"))
 
-    keys = [
-        digest("k8s-validate", manifest, kubernetes_version, tool) if use_cache else ""
-        for _, manifest, _ in checks
-    ]
+    # verdicts are cached per team: one entry holds the verdicts of a team's objects
+    groups: dict[str, list[int]] = {}
+    for index, (path, _, _) in enumerate(checks):
+        groups.setdefault(team_of[path], []).append(index)
     verdicts: dict[int, list[tuple[str, str]] | None] = {}
-    for index, content in enumerate(keys):
-        cached = cache.get("k8s-validate", content) if cache is not None and content else None
+    keys: dict[str, str] = {}
+    for team, members in groups.items():
+        if not use_cache or cache is None:
+            continue
+        keys[team] = digest(
+            "k8s-validate", [checks[i][:2] for i in members], kubernetes_version, tool
+        )
+        cached = cache.get("k8s-validate", keys[team])
         if cached is not None:
-            verdicts[index] = json.loads(cached)
+            verdicts.update(zip(members, json.loads(cached), strict=True))
     todo = [index for index in range(len(checks)) if index not in verdicts]
     SHARED["k8s_validate"] = [(manifest, kubernetes_version) for _, manifest, _ in checks]
     try:
@@ -260,10 +286,13 @@ def validate_objects(
             _problems_in_worker, todo, jobs, min_batch=PARALLEL_MIN_OBJECTS
         ):
             verdicts[index] = found
-            if found is not None and cache is not None and keys[index]:
-                cache.put("k8s-validate", keys[index], json.dumps(found).encode())
     finally:
         SHARED.pop("k8s_validate", None)
+    missed = {team_of[checks[index][0]] for index in todo}
+    for team in sorted(missed & keys.keys()):
+        found_all = [verdicts[index] for index in groups[team]]
+        if cache is not None:
+            cache.put("k8s-validate", keys[team], json.dumps(found_all).encode())
 
     for index, (path, _, counted) in enumerate(checks):
         found = verdicts[index]

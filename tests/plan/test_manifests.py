@@ -144,3 +144,30 @@ print(json.dumps({"forked": forked and str(parent) not in pids and len(pids) >= 
 def test_validation_on_workers_matches_one_process(tmp_path):
     out = run_fresh_python(PARALLEL_VALIDATION, str(CONFIGS), str(tmp_path / "pids"))
     assert out == {"forked": True, "same": True, "problems": 1}
+
+
+def test_cached_texts_and_verdicts_match_fresh_ones_and_follow_changes(prod, tmp_path):
+    """One cache entry per team and stage; a changed object re-validates and re-renders its
+    team, never served stale."""
+    from compiler.cache import BuildCache
+
+    cache = BuildCache(tmp_path / "cache")
+    objects = kubernetes_objects(prod)
+    fresh_files = manifest_files(objects)
+    fresh_report = validate_objects(objects, prod.kubernetes_version)
+    for _ in range(2):  # fills the cache, then reads it
+        assert manifest_files(objects, cache) == fresh_files
+        assert validate_objects(objects, prod.kubernetes_version, cache) == fresh_report
+    teams = {o.resource.spec.team or "" for o in objects}
+    entries = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert len(entries) == 2 * len(teams) and len(teams) == 4
+
+    path = "manifests/team-fraud.networkpolicy.default-deny.yaml"
+    changed = [
+        _broken(o, lambda m: m["spec"].update(podSelectr={})) if o.path == path else o
+        for o in objects
+    ]
+    report = validate_objects(changed, prod.kubernetes_version, cache)
+    assert [(p.path, p.where) for p in report.problems] == [(path, "spec")]
+    assert "podSelectr" in manifest_files(changed, cache)[path]
+    assert validate_objects(objects, prod.kubernetes_version, cache) == fresh_report
