@@ -4,7 +4,8 @@ Every entry is keyed by a hash of *everything* its output depends on: the IR obj
 reads, the source of the code that produces it (`code_fingerprint`), and the versions of
 the libraries involved. A change to any of them changes the key, so a stale entry can never
 be served; unused entries are simply never read again, and entries unused for
-`MAX_AGE_DAYS` are pruned (at most once a day, when a build opens the cache).
+`MAX_AGE_DAYS` are pruned (at most once a day, by the commands that build: `mlplat validate`
+stays free of that walk).
 
 Layout: `build/.cache/<stage>/<key[:2]>/<key>`, written atomically (temp file + rename), so
 concurrent processes and interrupted runs leave either a complete entry or none.
@@ -102,11 +103,14 @@ class BuildCache:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def enabled(self) -> bool:
+        """Whether entries are kept: callers skip computing keys for a disabled cache."""
+        return self.folder is not None
+
     @classmethod
     def for_build(cls, build_dir: Path, enabled: bool = True) -> BuildCache:
-        cache = cls(build_dir / ".cache" if enabled else None)
-        cache.prune_daily()
-        return cache
+        return cls(build_dir / ".cache" if enabled else None)
 
     def prune_daily(self, now: float | None = None) -> int:
         """`prune`, unless it already ran in the last day (a marker file records when)."""

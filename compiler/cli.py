@@ -165,10 +165,9 @@ def build_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from compiler.build import BuildOptions
     from compiler.cache import BuildCache
 
-    jobs = jobs_of(args)
-    return BuildOptions(
-        cache=BuildCache.for_build(Path(args.build_dir), not args.no_cache), jobs=jobs
-    )
+    cache = BuildCache.for_build(Path(args.build_dir), not args.no_cache)
+    cache.prune_daily()
+    return BuildOptions(cache=cache, jobs=jobs_of(args))
 
 
 def add_common_args(parser: argparse.ArgumentParser, *, overrides: bool = True) -> None:

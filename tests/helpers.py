@@ -38,7 +38,7 @@ def run_cli(
     return code, captured.err.splitlines(), captured.out
 
 
-def run_fresh_python(script: str, *argv: str) -> Any:
+def run_fresh_python(script: str, *argv: str, timeout: float = 600) -> Any:
     """Run `script` in a fresh interpreter at the repository root; its last stdout line, as
     JSON. Parallel paths need this: workers fork only while a process runs one thread, and a
     test session has run Pulumi (which leaves threads) long before."""
@@ -52,5 +52,6 @@ def run_fresh_python(script: str, *argv: str) -> Any:
         capture_output=True,
         text=True,
         check=True,
+        timeout=timeout,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])

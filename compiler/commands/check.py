@@ -1,7 +1,7 @@
 """`mlplat check`: the organisation policies and the security baseline of ENV.
 
 The policies are checked on the IR by the frontend; the baseline runs on the plan the
-Pulumi program registers under mocks, in this process (no cloud account, no Pulumi CLI),
+Pulumi program registers under mocks (no cloud account, no Pulumi CLI),
 and on the compiled pipelines. Findings as text, JSON or SARIF 2.1.0 (GitHub code
 scanning); exit 1 on any error.
 """

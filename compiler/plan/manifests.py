@@ -103,7 +103,7 @@ def manifest_files(
 ) -> dict[str, str]:
     """Each object as a YAML file; a team's texts are reused from `cache` when unchanged."""
     objects = list(objects)
-    if cache is None or cache.folder is None:
+    if cache is None or not cache.enabled:
         return {o.path: dump_yaml(o.manifest) for o in objects}
     files: dict[str, str] = {}
     tool = versions("PyYAML")
@@ -247,38 +247,35 @@ def validate_objects(
         report.skipped = "kubernetes-validate is not installed (pip install kubernetes-validate)"
         return report
     tool = versions("kubernetes-validate", "jsonschema")
-    use_cache = cache is not None and cache.folder is not None
+    cache = cache or BuildCache(None)
 
-    # what to validate: (path, the manifest or the pod template standing for it, counted as)
+    # what to validate: (path, the manifest or the pod template standing for it, counted as),
+    # and which checks belong to which team: verdicts are cached per team
     checks: list[tuple[str, dict[str, Any], str]] = []
-    team_of: dict[str, str] = {}
+    groups: dict[str, list[int]] = {}
     for obj in objects:
-        team_of[obj.path] = obj.resource.spec.team or ""
-        key = (str(obj.manifest.get("apiVersion")), str(obj.manifest.get("kind")))
-        if key in CHECKED_ON_APPLY:
+        version_kind = (str(obj.manifest.get("apiVersion")), str(obj.manifest.get("kind")))
+        if version_kind in CHECKED_ON_APPLY:
             report.checked_on_apply += 1
             continue
-        template = POD_TEMPLATES.get(key)
+        template = POD_TEMPLATES.get(version_kind)
+        groups.setdefault(obj.resource.spec.team or "", []).append(len(checks))
         if template is not None:
             checks.append((obj.path, template(obj.manifest), "template"))
         else:
-            checks.append((obj.path, obj.manifest, f"no schema for {key[1]} ({key[0]})"))
+            api_version, kind = version_kind
+            checks.append((obj.path, obj.manifest, f"no schema for {kind} ({api_version})"))
 
-    # verdicts are cached per team: one entry holds the verdicts of a team's objects
-    groups: dict[str, list[int]] = {}
-    for index, (path, _, _) in enumerate(checks):
-        groups.setdefault(team_of[path], []).append(index)
+    keys = {
+        team: digest("k8s-validate", [checks[i][:2] for i in members], kubernetes_version, tool)
+        for team, members in groups.items()
+        if cache.enabled
+    }
     verdicts: dict[int, list[tuple[str, str]] | None] = {}
-    keys: dict[str, str] = {}
-    for team, members in groups.items():
-        if not use_cache or cache is None:
-            continue
-        keys[team] = digest(
-            "k8s-validate", [checks[i][:2] for i in members], kubernetes_version, tool
-        )
-        cached = cache.get("k8s-validate", keys[team])
+    for team, key in keys.items():
+        cached = cache.get("k8s-validate", key)
         if cached is not None:
-            verdicts.update(zip(members, json.loads(cached), strict=True))
+            verdicts.update(zip(groups[team], json.loads(cached), strict=True))
     todo = [index for index in range(len(checks)) if index not in verdicts]
     SHARED["k8s_validate"] = [(manifest, kubernetes_version) for _, manifest, _ in checks]
     try:
@@ -288,11 +285,11 @@ def validate_objects(
             verdicts[index] = found
     finally:
         SHARED.pop("k8s_validate", None)
-    missed = {team_of[checks[index][0]] for index in todo}
-    for team in sorted(missed & keys.keys()):
-        found_all = [verdicts[index] for index in groups[team]]
-        if cache is not None:
-            cache.put("k8s-validate", keys[team], json.dumps(found_all).encode())
+    computed = set(todo)
+    for team, key in keys.items():
+        if not computed.isdisjoint(groups[team]):
+            found_all = [verdicts[index] for index in groups[team]]
+            cache.put("k8s-validate", key, json.dumps(found_all).encode())
 
     for index, (path, _, counted) in enumerate(checks):
         found = verdicts[index]

@@ -15,7 +15,6 @@ import hashlib
 import json
 import threading
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -274,19 +273,7 @@ def _to_plan(ir: PlatformIR, requests: list[_Request]) -> Plan:
                 spec=owner(request),
             )
         )
-    resources.sort(key=lambda r: r.key)
-    counts = Counter(r.key for r in resources)
-    duplicates = sorted(k for k, n in counts.items() if n > 1)
-    if duplicates:
-        raise ValueError(f"the program registers these resources twice: {duplicates[:5]}")
-    return Plan(
-        environment=ir.environment,
-        target=ir.target,
-        project=ir.platform.pulumi.project,
-        stack=ir.platform.pulumi.stack,
-        kubernetes_version=ir.platform.kubernetes_version,
-        resources=tuple(resources),
-    )
+    return Plan.of(ir, resources)
 
 
 @contextmanager

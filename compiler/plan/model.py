@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from compiler.canonical import canonical_json
 from platform_iac.naming import SpecRef
+
+if TYPE_CHECKING:
+    from compiler.ir import PlatformIR
 
 PLAN_SCHEMA_VERSION = 1
 ResourceKind = Literal["resource", "component", "remote"]
@@ -87,6 +91,24 @@ class Plan:
     stack: str
     kubernetes_version: str
     resources: tuple[PlannedResource, ...] = field(default=())
+
+    @classmethod
+    def of(cls, ir: PlatformIR, resources: Iterable[PlannedResource]) -> Plan:
+        """The plan of `ir`'s environment: resources sorted by key, each registered once."""
+        ordered = sorted(resources, key=lambda r: r.key)
+        twice = sorted(
+            {after.key for before, after in itertools.pairwise(ordered) if before.key == after.key}
+        )
+        if twice:
+            raise ValueError(f"the program registers these resources twice: {twice[:5]}")
+        return cls(
+            environment=ir.environment,
+            target=ir.target,
+            project=ir.platform.pulumi.project,
+            stack=ir.platform.pulumi.stack,
+            kubernetes_version=ir.platform.kubernetes_version,
+            resources=tuple(ordered),
+        )
 
     def __iter__(self) -> Iterator[PlannedResource]:
         return iter(self.resources)

@@ -22,7 +22,7 @@ from compiler.plan.manifests import (
 )
 from compiler.plan.model import Plan
 from compiler.plan.report import Baseline, PolicyFinding, render_report
-from compiler.plan.sharded import plan_program
+from compiler.plan.sharded import plan_or_failure
 from compiler.policy.security import baseline_findings, is_policy_finding
 
 Progress = Callable[[str], None]
@@ -90,18 +90,9 @@ def plan_files(
 
     progress("running the Pulumi program under mocks ...")
     started = time.perf_counter()
-    try:
-        plan = plan_program(ir, options.cache, options.jobs, progress)
-    except Exception as exc:  # the program's own checks, or a bug in it: say which, stop
-        outcome.diagnostics.append(
-            error(
-                "P101",
-                f"the platform program failed for environment '{ir.environment}': "
-                f"{type(exc).__name__}: {exc}",
-                Span(CLI_FILE),
-                "fix the spec it names; if it names none, this is a bug in platform_iac/",
-            )
-        )
+    plan = plan_or_failure(ir, options.cache, options.jobs, progress)
+    if isinstance(plan, Diagnostic):
+        outcome.diagnostics.append(plan)
         return outcome
     outcome.plan = plan
     outcome.seconds["program"] = time.perf_counter() - started

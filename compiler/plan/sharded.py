@@ -15,12 +15,13 @@ of a platform fragment and one fragment per team, and:
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from compiler.cache import BuildCache, code_fingerprint, digest, versions
+from compiler.compose import CLI_FILE
+from compiler.diagnostics import Diagnostic, Span, error
 from compiler.ir import PlatformIR
 from compiler.plan.model import Plan, PlannedResource
 from compiler.workers import SHARED, map_unordered
@@ -143,18 +144,25 @@ def plan_program(
         for team in todo:
             team_parts.setdefault(team, [])  # a team that registers nothing
     assert platform_part is not None
-    resources = [PlannedResource.from_json(r) for r in platform_part]
-    for team in sorted(team_parts):
-        resources.extend(PlannedResource.from_json(r) for r in team_parts[team])
-    resources.sort(key=lambda r: r.key)
-    for before, after in itertools.pairwise(resources):
-        if before.key == after.key:
-            raise ValueError(f"the program registers {after.key} twice")
-    return Plan(
-        environment=ir.environment,
-        target=ir.target,
-        project=ir.platform.pulumi.project,
-        stack=ir.platform.pulumi.stack,
-        kubernetes_version=ir.platform.kubernetes_version,
-        resources=tuple(resources),
-    )
+    parts = [platform_part, *(team_parts[team] for team in sorted(team_parts))]
+    return Plan.of(ir, (PlannedResource.from_json(r) for part in parts for r in part))
+
+
+def plan_or_failure(
+    ir: PlatformIR,
+    cache: BuildCache | None = None,
+    jobs: int = 1,
+    progress: Progress = lambda _m: None,
+) -> Plan | Diagnostic:
+    """`plan_program`, or the P101 diagnostic of a program that fails (its own checks, or a
+    bug in it): `plan` and `check` report it the same way and stop."""
+    try:
+        return plan_program(ir, cache, jobs, progress)
+    except Exception as exc:
+        return error(
+            "P101",
+            f"the platform program failed for environment '{ir.environment}': "
+            f"{type(exc).__name__}: {exc}",
+            Span(CLI_FILE),
+            "fix the spec it names; if it names none, this is a bug in platform_iac/",
+        )

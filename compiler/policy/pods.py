@@ -298,7 +298,7 @@ def pipeline_facts(
 ) -> dict[str, dict[str, Any]]:
     """The facts of every compiled pipeline of `ir`, by path. Parsing thousands of large
     pipelines is the cost, so facts are cached by file content and parsed on `jobs` cores."""
-    use_cache = cache is not None and cache.folder is not None
+    cache = cache or BuildCache(None)
     facts: dict[str, dict[str, Any]] = {}
     keys: dict[str, str] = {}
     for pipeline in ir.pipelines():
@@ -306,8 +306,8 @@ def pipeline_facts(
         text = pipelines.get(relpath)
         if text is None:
             continue
-        keys[relpath] = _facts_key(text) if use_cache else ""
-        cached = cache.get("policy", keys[relpath]) if cache is not None and use_cache else None
+        keys[relpath] = _facts_key(text) if cache.enabled else ""
+        cached = cache.get("policy", keys[relpath])
         if cached is not None:
             facts[relpath] = dict(json.loads(cached))
     todo = sorted(keys.keys() - facts.keys())
@@ -317,7 +317,7 @@ def pipeline_facts(
             _facts_in_worker, todo, jobs, min_batch=PARALLEL_MIN_PIPELINES
         ):
             facts[relpath] = found
-            if cache is not None and use_cache:
+            if cache.enabled:
                 cache.put("policy", keys[relpath], json.dumps(found, sort_keys=True).encode())
     finally:
         SHARED.pop("pod_pipelines", None)

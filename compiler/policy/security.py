@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from compiler.build import BuildOptions
 from compiler.cache import BuildCache
 from compiler.compose import CLI_FILE
-from compiler.diagnostics import Diagnostic, Span, error, has_errors
+from compiler.diagnostics import Diagnostic, Span, has_errors
 from compiler.frontend import FrontendResult
 from compiler.plan.model import Plan
 from compiler.policy.baseline import Locate, check_baseline
@@ -93,26 +93,18 @@ def check_environment(
         compiled = built.files
     progress("running the Pulumi program under mocks ...")
     started = time.perf_counter()
-    from compiler.plan.sharded import plan_program
+    from compiler.plan.sharded import plan_or_failure
 
     options = options or BuildOptions()
-    try:
-        outcome.plan = plan_program(ir, options.cache, options.jobs, progress)
-    except Exception as exc:  # the program's own checks, or a bug in it
-        outcome.diagnostics.append(
-            error(
-                "P101",
-                f"the platform program failed for environment '{ir.environment}': "
-                f"{type(exc).__name__}: {exc}",
-                Span(CLI_FILE),
-                "fix the spec it names; if it names none, this is a bug in platform_iac/",
-            )
-        )
+    plan = plan_or_failure(ir, options.cache, options.jobs, progress)
+    if isinstance(plan, Diagnostic):
+        outcome.diagnostics.append(plan)
         return outcome
+    outcome.plan = plan
     outcome.seconds["program"] = time.perf_counter() - started
     started = time.perf_counter()
     outcome.diagnostics.extend(
-        baseline_findings(result, outcome.plan, compiled, options.cache, options.jobs)
+        baseline_findings(result, plan, compiled, options.cache, options.jobs)
     )
     outcome.baseline_ran = True
     outcome.seconds["baseline"] = time.perf_counter() - started

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
 from compiler.cache import DAY, MAX_AGE_DAYS, BuildCache
+from compiler.cli import build_options
 
 
 def _age(cache: BuildCache, stage: str, key: str, days: float) -> None:
@@ -29,13 +31,14 @@ def test_entries_unused_for_a_month_are_pruned_and_recent_ones_kept(tmp_path):
 
 
 def test_builds_prune_at_most_once_a_day(tmp_path):
+    args = argparse.Namespace(build_dir=str(tmp_path), no_cache=False, jobs=1)
     cache = BuildCache(tmp_path / ".cache")
     cache.put("plan", "aa-old", b"x")
     _age(cache, "plan", "aa-old", MAX_AGE_DAYS + 1)
-    assert BuildCache.for_build(tmp_path).get("plan", "aa-old") is None  # pruned on open
+    assert build_options(args).cache.get("plan", "aa-old") is None  # pruned by the build
     cache.put("plan", "bb-old", b"y")
     _age(cache, "plan", "bb-old", MAX_AGE_DAYS + 1)
-    BuildCache.for_build(tmp_path)
+    build_options(args)
     assert os.path.exists(cache._path("plan", "bb-old"))  # not pruned again the same day
     assert cache.prune_daily(now=time.time() + DAY + 1) == 1
     assert not os.path.exists(cache._path("plan", "bb-old"))
@@ -46,3 +49,14 @@ def test_a_disabled_cache_stores_and_prunes_nothing(tmp_path):
     cache.put("kfp", "aa", b"x")
     assert cache.get("kfp", "aa") is None
     assert cache.prune() == 0 and not (tmp_path / ".cache").exists()
+
+
+def test_validate_does_not_walk_the_cache(tmp_path):
+    from compiler.cli import cache_of
+
+    cache = BuildCache(tmp_path / ".cache")
+    cache.put("teams", "aa-old", b"x")
+    _age(cache, "teams", "aa-old", MAX_AGE_DAYS + 1)
+    cache_of(argparse.Namespace(build_dir=str(tmp_path), no_cache=False))
+    assert os.path.exists(cache._path("teams", "aa-old"))
+    assert not (tmp_path / ".cache" / ".pruned").exists()

@@ -3,18 +3,20 @@ and a change to anything a fragment depends on invalidates it (never a stale res
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import pytest
 
 from benchmarks.generate_org import generate
 from compiler.cache import BuildCache
+from compiler.diagnostics import Diagnostic
 from compiler.frontend import load_platform
-from compiler.plan.sharded import plan_program, shards
-from tests.conftest import CONFIGS, REPO
+from compiler.plan import sharded
+from compiler.plan.model import Plan
+from compiler.plan.sharded import plan_or_failure, plan_program, shards
+from tests.conftest import CONFIGS
+from tests.helpers import run_fresh_python
 
 # Runs in a fresh interpreter: forking is only used while the process has one thread, and
 # earlier tests in this process may have run Pulumi in-process (which leaves threads behind).
@@ -38,15 +40,7 @@ print(json.dumps({"sharded": sharded.to_json() == sequential.to_json(),
 
 
 def _check(cache: Path, configs: Path, *overrides: str) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-c", CHECK, str(cache), str(configs), *overrides],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return dict(run_fresh_python(CHECK, str(cache), str(configs), *overrides))
 
 
 @pytest.mark.e2e
@@ -106,3 +100,28 @@ def test_a_change_to_a_referenced_object_invalidates_its_dependents(configs, tmp
     fresh = plan_program(after, None)
     assert cached.to_json() == fresh.to_json()
     assert cached.to_json() != plan_program(before, cache).to_json()
+
+
+def test_a_resource_registered_twice_is_refused():
+    ir = load_platform(CONFIGS).ir
+    assert ir is not None
+    resource = plan_program(ir).resources[0]
+    expected = f"the program registers these resources twice: ['{resource.key}']"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        Plan.of(ir, [resource, resource])
+
+
+def test_a_failing_program_becomes_one_p101_diagnostic(monkeypatch):
+    ir = load_platform(CONFIGS).ir
+    assert ir is not None
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("node pool 'gpu' has no subnets")
+
+    monkeypatch.setattr(sharded, "plan_program", broken)
+    found = plan_or_failure(ir)
+    assert isinstance(found, Diagnostic)
+    assert found.render().splitlines()[0] == (
+        "<command line>:1:1: error[P101]: the platform program failed for environment "
+        "'local': RuntimeError: node pool 'gpu' has no subnets"
+    )
