@@ -45,7 +45,7 @@ def compile_files(
     from compiler.kfp_backend import compile_all  # imports kfp: only when compiling
 
     outcome = CompileOutcome(target=Path())
-    outcome.files["ir.json"] = result.ir.canonical_json()
+    outcome.files["ir.json"] = result.ir.canonical_json(options.cache)
     pipelines, diagnostics = compile_all(
         result.ir, result.sources.locate, progress, cache=options.cache, jobs=options.jobs
     )

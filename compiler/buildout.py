@@ -18,6 +18,16 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 
+def _file_mode() -> int:
+    """What `open(path, "wb")` would give a new file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 def _recover(target: Path) -> None:
     parked = target.with_name(f".{target.name}.previous")
     if parked.exists():
@@ -103,3 +113,56 @@ def _write_digests(path: Path, digests: dict[str, list[str | int]]) -> None:
         os.replace(temp, path)
     except OSError:
         path.unlink(missing_ok=True)
+
+
+def update_tree(
+    target: Path, files: Mapping[str, bytes | str], previous: Mapping[str, bytes | str]
+) -> int:
+    """Bring ``target``, last written with ``previous`` by this process, to ``files`` in place.
+
+    For a resident process (`mlplat watch`) whose builds differ in a handful of files: only
+    those are written (each atomically, temp file + rename) or removed, instead of staging
+    the whole tree. Unlike `write_tree` the folder is not swapped as one: a crash midway
+    leaves a mix of old and new files, each complete; the next build repairs it. Returns
+    the number of files written or removed.
+    """
+    target = Path(target)
+    if not target.is_dir():
+        write_tree(target, files)
+        return len(files)
+    digests_path = _digest_file(target)
+    try:
+        digests: dict[str, list[str | int]] = json.loads(digests_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        digests = {}
+    changed = 0
+    for rel, content in files.items():
+        before = previous.get(rel)
+        if before is not None and (before is content or before == content):
+            continue
+        path = target.joinpath(*_safe_relative(rel).parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(temp, _FILE_MODE)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        stat = os.stat(path)
+        digests[rel] = [hashlib.sha256(data).hexdigest(), stat.st_size, stat.st_mtime_ns]
+        changed += 1
+    for rel in previous.keys() - files.keys():
+        path = target.joinpath(*_safe_relative(rel).parts)
+        path.unlink(missing_ok=True)
+        digests.pop(rel, None)
+        changed += 1
+        parent = path.parent
+        while parent != target and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    _write_digests(digests_path, digests)
+    return changed

@@ -18,13 +18,15 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -102,6 +104,86 @@ class BuildCache:
         self._root = str(folder) if folder is not None else ""
         self.hits = 0
         self.misses = 0
+        self._memory: dict[tuple[str, str], tuple[int, Any]] | None = None
+        self._recalled: dict[tuple[str, tuple[int, ...], Hashable], tuple[int, Any, Any]] | None = (
+            None
+        )
+        self._generation = 0
+
+    def keep_in_memory(self) -> None:
+        """Remember decoded entries between builds of this process (`mlplat watch`): an
+        unchanged team then costs a dictionary lookup instead of a file read and a decode."""
+        if self._memory is None:
+            self._memory = {}
+            self._recalled = {}
+
+    def begin_build(self) -> None:
+        self._generation += 1
+
+    def end_build(self) -> int:
+        """Forget what this build did not use (what the last build used stays); returns how
+        many entries were dropped."""
+        if self._memory is None or self._recalled is None:
+            return 0
+        stale = [k for k, (used, _) in self._memory.items() if used != self._generation]
+        for key in stale:
+            del self._memory[key]
+        old = [k for k, (used, _, _) in self._recalled.items() if used != self._generation]
+        for held in old:
+            del self._recalled[held]
+        return len(stale) + len(old)
+
+    def keep(self, stage: str, key: str, value: Any) -> None:
+        """Remember what `load` would decode from an entry just `put` (resident process only),
+        so the next build reuses this very object."""
+        if self._memory is not None:
+            self._memory[(stage, key)] = (self._generation, value)
+
+    def recall(
+        self,
+        stage: str,
+        owners: object | tuple[object, ...],
+        key: Hashable,
+        compute: Callable[[], T],
+    ) -> T:
+        """`compute()`, remembered by a resident process for the immutable object(s)
+        `owners` (compared by identity: an unchanged team keeps its spec objects between
+        builds, and a remembered entry keeps them alive) and `key` (everything else the
+        computation reads, by value). Without memory, just `compute()`."""
+        if self._recalled is None:
+            return compute()
+        held = owners if isinstance(owners, tuple) else (owners,)
+        slot = (stage, tuple(map(id, held)), key)
+        found = self._recalled.get(slot)
+        if found is not None and all(a is b for a, b in zip(found[1], held, strict=True)):
+            self._recalled[slot] = (self._generation, found[1], found[2])
+            return found[2]  # type: ignore[no-any-return]
+        value = compute()
+        self._recalled[slot] = (self._generation, held, value)
+        return value
+
+    def load(self, stage: str, key: str, decode: Callable[[bytes], T]) -> T | None:
+        """`get`, decoded. In a resident process the decoded value is remembered and shared
+        between builds: callers must never mutate it. Keys are content hashes, so a
+        remembered value can only be served for exactly the inputs it was made from."""
+        if self._memory is not None:
+            found = self._memory.get((stage, key))
+            if found is not None:
+                self._memory[(stage, key)] = (self._generation, found[1])
+                self.hits += 1
+                return found[1]  # type: ignore[no-any-return]
+        data = self.get(stage, key)
+        if data is None:
+            return None
+        value = decode(data)
+        if self._memory is not None:
+            self._memory[(stage, key)] = (self._generation, value)
+        return value
+
+    @property
+    def resident(self) -> bool:
+        """Whether results are remembered between builds of this process (`recall`)."""
+        return self._recalled is not None
 
     @property
     def enabled(self) -> bool:

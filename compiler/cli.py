@@ -69,6 +69,7 @@ class Console:
         self.done()
         if self.fmt != "json":
             self.out.write(message + "\n")
+            self.out.flush()  # `mlplat watch` is read line by line by editors and scripts
 
     def diagnostics(self, diags: Sequence[Diagnostic]) -> None:
         self.done()
@@ -209,6 +210,7 @@ COMMAND_MODULES = (
     "schema",
     "codeowners",
     "plan",
+    "watch",
     "check",
     "deploy",
     "status",

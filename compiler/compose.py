@@ -72,10 +72,16 @@ class _Override:
 
 def display_path(path: Path) -> str:
     """How a file is named in diagnostics: relative to the working directory when inside it."""
+    return _display_path(str(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=65536)
+def _display_path(path: str, cwd: str) -> str:
+    """Resolving is a few system calls per file: done once per file in a process."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(path).resolve().relative_to(Path(cwd).resolve()))
     except ValueError:
-        return str(path)
+        return path
 
 
 def config_groups(configs_dir: Path) -> list[str]:
@@ -470,6 +476,12 @@ def _team_key(paths: list[Path], overlay: dict[str, Any] | None, overrides: list
     )
 
 
+def _decode_team(data: bytes) -> tuple[TeamSpec, tuple[tuple[Path_, str], ...]]:
+    entry = json.loads(data)
+    spec = TeamSpec.model_validate_json(entry["spec"])
+    return spec, tuple((tuple(path), what) for path, what in entry["credentials"])
+
+
 def _clean_teams(
     loadable: dict[str, list[Path]],
     overlays: dict[str, tuple[dict[str, Any], SourceMap]],
@@ -488,12 +500,9 @@ def _clean_teams(
         team_overrides = overrides.get(name, [])
         if cache.folder is not None:
             keys[name] = _team_key(paths, overlay, team_overrides)
-            hit = cache.get("teams", keys[name])
+            hit = cache.load("teams", keys[name], _decode_team)
             if hit is not None:
-                entry = json.loads(hit)
-                spec = TeamSpec.model_validate_json(entry["spec"])
-                found = [(tuple(path), what) for path, what in entry["credentials"]]
-                clean[name] = (spec, found)
+                clean[name] = (hit[0], list(hit[1]))
                 continue
         tasks.append((name, paths, overlay, team_overrides))
     parallel = jobs > 1 and len(tasks) >= PARALLEL_MIN_TEAMS and fork_safe()
@@ -511,7 +520,9 @@ def _clean_teams(
                 "credentials": [[list(p), w] for p, w in found],
             }
             cache.put("teams", keys[name], json.dumps(entry).encode())
-    return clean
+            cache.keep("teams", keys[name], (spec, tuple(found)))
+    # one order whichever teams came from the cache: diagnostics are reported in it
+    return {name: clean[name] for name in loadable if name in clean}
 
 
 def _team_positions(

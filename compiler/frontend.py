@@ -50,7 +50,7 @@ def load_platform(
         return FrontendResult(None, diags, None)
     parsed, validation = validate_composed(composed)
     diags.extend(validation)
-    ir, link_diags = link(parsed)
+    ir, link_diags = link(parsed, cache)
     diags.extend(link_diags)
     if ir is not None:
         sources = composed.sources

@@ -13,6 +13,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from compiler.cache import BuildCache
 from compiler.canonical import canonical_json
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
@@ -219,9 +220,17 @@ class PlatformIR(IRModel):
     teams: dict[str, Team]
     policies: PolicySpec
 
-    def canonical_json(self) -> str:
-        """The byte-stable dump: sorted keys, two-space indent, trailing newline."""
-        data = self.model_dump(mode="json")
+    def canonical_json(self, memo: BuildCache | None = None) -> str:
+        """The byte-stable dump: sorted keys, two-space indent, trailing newline.
+
+        `memo`: a resident process's cache, which keeps each unchanged team's dump."""
+        if memo is None or not memo.resident:
+            return canonical_json(self.model_dump(mode="json"))
+        data = self.model_dump(mode="json", exclude={"teams"})
+        data["teams"] = {
+            name: memo.recall("team-json", team, None, lambda t=team: t.model_dump(mode="json"))
+            for name, team in self.teams.items()
+        }
         return canonical_json(data)
 
     def spec_hash(self) -> str:

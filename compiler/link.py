@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from compiler.cache import BuildCache, digest, file_digest
 from compiler.compose import TEAMS_DIR
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors, warning
 from compiler.ir import (
@@ -773,8 +774,174 @@ def _raw_names(spec: ParsedSpec, section: str) -> set[str]:
     return names
 
 
-def link(spec: ParsedSpec) -> tuple[PlatformIR | None, list[Diagnostic]]:
+def _context_key(spec: ParsedSpec) -> str:
+    """What a team's linking reads besides the team: the root spec and the files outside
+    teams/ (an environment overlay places diagnostics of the teams it overrides)."""
+    composed = spec.composed
+    team_files = {rel for files in composed.team_files.values() for rel in files}
+    shared = sorted(composed.configs_dir / rel for rel in composed.files if rel not in team_files)
+    root = spec.root.model_dump(mode="json") if spec.root is not None else None
+    return digest("link-context", root, file_digest(shared))
+
+
+def _remembered_pipeline(
+    ln: _Linker,
+    memo: BuildCache,
+    context: str,
+    team: str,
+    tspec: TeamSpec,
+    name: str,
+    pspec: PipelineSpec,
+    pools: dict[str, NodePool],
+    root: RootSpec,
+) -> Pipeline | None:
+    """`_link_pipeline`, remembered by a resident process while the team's spec object and
+    the context are unchanged; its diagnostics are replayed."""
+
+    def compute() -> tuple[Pipeline | None, list[Diagnostic]]:
+        own = _Linker(ln.spec)
+        return _link_pipeline(own, team, tspec, name, pspec, pools, root), own.diags
+
+    pipeline, diags = memo.recall("link-pipeline", tspec, (team, name, context), compute)
+    ln.diags.extend(diags)
+    return pipeline
+
+
+def _link_team(
+    ln: _Linker,
+    memo: BuildCache | None,
+    context: str,
+    team: str,
+    tspec: TeamSpec,
+    root: RootSpec,
+    pools: dict[str, NodePool],
+    models: dict[str, Model],
+    models_by_team: dict[str, dict[str, Model]],
+    unresolved_ok: set[str],
+    org: str,
+    env: str,
+) -> Team:
+    for index, grant in enumerate(tspec.bucket_access):
+        if grant.bucket not in root.buckets:
+            ln.err(
+                "E202",
+                f"team '{team}' is granted bucket '{grant.bucket}', which does not exist",
+                (TEAMS_DIR, team, "bucket_access", index, "bucket"),
+                did_you_mean(grant.bucket, root.buckets),
+            )
+    pipelines = {}
+    for name, pspec in tspec.pipelines.items():
+        if memo is not None:
+            pipeline = _remembered_pipeline(
+                ln, memo, context, team, tspec, name, pspec, pools, root
+            )
+        else:
+            pipeline = _link_pipeline(ln, team, tspec, name, pspec, pools, root)
+        if pipeline is not None:
+            pipelines[name] = pipeline
+    endpoints = {}
+    for name, espec in tspec.endpoints.items():
+        endpoint = _link_endpoint(ln, team, tspec, name, espec, models, pools, root, unresolved_ok)
+        if endpoint is not None:
+            endpoints[name] = endpoint
+    _check_endpoint_quota(ln, team, tspec, endpoints)
+    role = f"{org}-{env}-{team}-workload"
+    if len(role) > 64:
+        ln.err(
+            "E105",
+            f"IAM role name '{role}' is longer than 64 characters",
+            (TEAMS_DIR, team),
+            "shorten the team or organisation name",
+            key=True,
+        )
+    return Team(
+        name=team,
+        description=tspec.description,
+        owners=tuple(tspec.owners),
+        cost_center=tspec.cost_center,
+        quotas=tspec.quotas,
+        namespace=team_namespace(team),
+        service_account=team_service_account(team),
+        iam_role_name=role,
+        bucket_access=tuple(tspec.bucket_access),
+        pipelines=pipelines,
+        models=models_by_team.get(team, {}),
+        endpoints=endpoints,
+        source_files=ln.spec.composed.team_files.get(team, ()),
+    )
+
+
+def _remembered_model(
+    ln: _Linker,
+    memo: BuildCache,
+    context: str,
+    team: str,
+    tspec: TeamSpec,
+    name: str,
+    mspec: ModelSpec,
+) -> Model:
+    """`_link_model`, remembered by a resident process while the team's spec is the same."""
+
+    def compute() -> tuple[Model, list[Diagnostic]]:
+        own = _Linker(ln.spec)
+        return _link_model(own, team, tspec, name, mspec), own.diags
+
+    model, diags = memo.recall("link-model", tspec, (team, name, context), compute)
+    ln.diags.extend(diags)
+    return model
+
+
+def _remembered_team(
+    ln: _Linker,
+    memo: BuildCache,
+    context: str,
+    team: str,
+    tspec: TeamSpec,
+    root: RootSpec,
+    pools: dict[str, NodePool],
+    models: dict[str, Model],
+    models_by_team: dict[str, dict[str, Model]],
+    unresolved_ok: set[str],
+    org: str,
+    env: str,
+) -> Team:
+    """`_link_team`, remembered by a resident process: the same Team object (so what is
+    derived from it can be remembered too) while the team's spec and models are the same
+    objects and what its endpoints read of other teams' models is unchanged."""
+    served = []
+    for espec in tspec.endpoints.values():
+        model = models.get(espec.model)
+        served.append(
+            (espec.model, espec.model in unresolved_ok, tuple(sorted(models)))
+            if model is None
+            else (espec.model, model.name, model.team, model.registry_name, model.framework)
+        )
+    own_models = tuple(models_by_team.get(team, {}).items())
+    files = ln.spec.composed.team_files.get(team, ())
+    key = (team, context, tuple(served), tuple(name for name, _ in own_models), files)
+    owners = (tspec, *(model for _, model in own_models))
+
+    def compute() -> tuple[Team, list[Diagnostic]]:
+        own = _Linker(ln.spec)
+        made = _link_team(
+            own, memo, context, team, tspec, root, pools, models, models_by_team,
+            unresolved_ok, org, env,
+        )  # fmt: skip
+        return made, own.diags
+
+    made, diags = memo.recall("link-team", owners, key, compute)
+    ln.diags.extend(diags)
+    return made
+
+
+def link(
+    spec: ParsedSpec, memo: BuildCache | None = None
+) -> tuple[PlatformIR | None, list[Diagnostic]]:
+    """The IR of a validated spec. `memo`: a resident process's cache (`mlplat watch`), from
+    which unchanged teams' pipelines are reused."""
     ln = _Linker(spec)
+    memo = memo if memo is not None and memo.resident else None
+    context = _context_key(spec) if memo is not None else ""
     root = spec.root
     if root is None:
         return None, ln.diags
@@ -839,7 +1006,11 @@ def link(spec: ParsedSpec) -> tuple[PlatformIR | None, list[Diagnostic]]:
                     key=True,
                 )
                 continue
-            model = _link_model(ln, team, tspec, name, mspec)
+            model = (
+                _link_model(ln, team, tspec, name, mspec)
+                if memo is None
+                else _remembered_model(ln, memo, context, team, tspec, name, mspec)
+            )
             if model.registry_name in registry_names:
                 other_team, other = registry_names[model.registry_name]
                 ln.err(
@@ -859,51 +1030,11 @@ def link(spec: ParsedSpec) -> tuple[PlatformIR | None, list[Diagnostic]]:
         models_by_team.setdefault(model.team, {})[name] = model
     teams: dict[str, Team] = {}
     for team, tspec in spec.teams.items():
-        for index, grant in enumerate(tspec.bucket_access):
-            if grant.bucket not in root.buckets:
-                ln.err(
-                    "E202",
-                    f"team '{team}' is granted bucket '{grant.bucket}', which does not exist",
-                    (TEAMS_DIR, team, "bucket_access", index, "bucket"),
-                    did_you_mean(grant.bucket, root.buckets),
-                )
-        pipelines = {}
-        for name, pspec in tspec.pipelines.items():
-            pipeline = _link_pipeline(ln, team, tspec, name, pspec, pools, root)
-            if pipeline is not None:
-                pipelines[name] = pipeline
-        endpoints = {}
-        for name, espec in tspec.endpoints.items():
-            endpoint = _link_endpoint(
-                ln, team, tspec, name, espec, models, pools, root, unresolved_ok
-            )
-            if endpoint is not None:
-                endpoints[name] = endpoint
-        _check_endpoint_quota(ln, team, tspec, endpoints)
-        role = f"{org}-{env}-{team}-workload"
-        if len(role) > 64:
-            ln.err(
-                "E105",
-                f"IAM role name '{role}' is longer than 64 characters",
-                (TEAMS_DIR, team),
-                "shorten the team or organisation name",
-                key=True,
-            )
-        teams[team] = Team(
-            name=team,
-            description=tspec.description,
-            owners=tuple(tspec.owners),
-            cost_center=tspec.cost_center,
-            quotas=tspec.quotas,
-            namespace=team_namespace(team),
-            service_account=team_service_account(team),
-            iam_role_name=role,
-            bucket_access=tuple(tspec.bucket_access),
-            pipelines=pipelines,
-            models=models_by_team.get(team, {}),
-            endpoints=endpoints,
-            source_files=spec.composed.team_files.get(team, ()),
-        )
+        link_team = _link_team if memo is None else _remembered_team
+        teams[team] = link_team(
+            ln, memo, context, team, tspec, root, pools, models, models_by_team,  # type: ignore[arg-type]
+            unresolved_ok, org, env,
+        )  # fmt: skip
     _check_capacity(ln, spec.teams, pools)
     _check_inline_credentials(ln)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler.cli import (
     EXIT_INVALID,
@@ -24,6 +25,10 @@ from compiler.cli import (
     run_frontend,
 )
 from compiler.diagnostics import has_errors
+
+if TYPE_CHECKING:
+    from compiler.frontend import FrontendResult
+    from compiler.plan.outputs import PlanOutcome
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -53,18 +58,28 @@ def run(args: argparse.Namespace, console: Console) -> int:
     outcome = plan_outputs(
         result, baseline, Path(args.build_dir), progress=console.progress, options=options
     )
+    phases = f"validate {frontend_seconds:.1f}s, baseline {baseline_seconds:.1f}s"
+    return report(console, result, outcome, baseline.label, phases, started)
+
+
+def report(
+    console: Console,
+    result: FrontendResult,
+    outcome: PlanOutcome,
+    against: str,
+    phases: str,
+    started: float,
+) -> int:
+    """Diagnostics, where the time went and the result line of a plan; its exit code."""
     console.diagnostics([*result.diagnostics, *outcome.diagnostics, *outcome.security])
     if has_errors(outcome.diagnostics):
         return EXIT_INVALID
     seconds = time.perf_counter() - started
-    console.step(
-        f"time: validate {frontend_seconds:.1f}s, baseline {baseline_seconds:.1f}s, "
-        f"{outcome.timings()}"
-    )
+    console.step(f"time: {phases}, {outcome.timings()}")
     insecure = has_errors(outcome.security)
     console.result(
         f"{'failed' if insecure else 'ok'}: wrote {outcome.target}/ ({outcome.summary()}) "
-        f"against {baseline.label} in {seconds:.1f}s; review {outcome.target}/report.md"
+        f"against {against} in {seconds:.1f}s; review {outcome.target}/report.md"
         + (" (security baseline errors above)" if insecure else "")
     )
     return EXIT_INVALID if insecure else EXIT_OK

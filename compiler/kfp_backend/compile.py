@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -43,26 +45,45 @@ def compile_pipeline(ir: PlatformIR, pipeline: Pipeline) -> str:
     return to_yaml(build_pipeline(ir, pipeline))
 
 
+@functools.lru_cache(maxsize=4096)
+def _module_files(repo: str, module: str) -> tuple[str, ...]:
+    """Source files of a module and of its packages. Remembered per process: `mlplat watch`
+    calls `forget_code_layout` when Python files come or go."""
+    files: list[str] = []
+    parts = module.split(".")
+    for end in range(1, len(parts) + 1):
+        base = os.path.join(repo, *parts[:end])
+        files.extend(
+            p for p in (os.path.join(base, "__init__.py"), base + ".py") if os.path.isfile(p)
+        )
+    return tuple(files)
+
+
+def forget_code_layout() -> None:
+    _module_files.cache_clear()
+
+
 def _team_code_files(pipeline: Pipeline) -> list[Path]:
     """Source files of the python step functions a pipeline ships (and their packages)."""
-    files: set[Path] = set()
+    files: set[str] = set()
     for step in pipeline.steps.values():
-        if step.python is None:
-            continue
-        module = step.python.function.split(":", 1)[0]
-        parts = module.split(".")
-        for end in range(1, len(parts) + 1):
-            base = REPO.joinpath(*parts[:end])
-            files.update(p for p in (base / "__init__.py", base.with_suffix(".py")) if p.is_file())
-    return sorted(files)
+        if step.python is not None:
+            files.update(_module_files(str(REPO), step.python.function.split(":", 1)[0]))
+    return [Path(p) for p in sorted(files)]
 
 
-def pipeline_key(ir: PlatformIR, pipeline: Pipeline) -> str:
-    """Everything a pipeline's compiled files depend on, hashed (see compiler/cache.py)."""
+def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = None) -> str:
+    """Everything a pipeline's compiled files depend on, hashed (see compiler/cache.py).
+
+    A resident process (`cache.resident`) remembers the hash of the pipeline itself, which
+    is the same object while its team is unchanged."""
     pools = sorted({step.node_pool for step in pipeline.steps.values()})
+    memo = cache or BuildCache(None)
     return digest(
         "kfp-pipeline",
-        pipeline.model_dump(mode="json"),
+        memo.recall(
+            "pipeline-digest", pipeline, None, lambda: digest(pipeline.model_dump(mode="json"))
+        ),
         {
             name: ir.node_pools[name].model_dump(mode="json")
             for name in pools
@@ -125,14 +146,15 @@ def compile_all(
     files: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     pipelines = sorted(ir.pipelines(), key=lambda p: (p.team, p.name))
-    keys = {(p.team, p.name): pipeline_key(ir, p) for p in pipelines} if cache.folder else {}
+    keys = {(p.team, p.name): pipeline_key(ir, p, cache) for p in pipelines} if cache.folder else {}
     todo: list[Pipeline] = []
     for pipeline in pipelines:
-        cached = cache.get("kfp", keys[(pipeline.team, pipeline.name)]) if keys else None
+        key = keys.get((pipeline.team, pipeline.name))
+        cached = cache.load("kfp", key, json.loads) if key else None
         if cached is None:
             todo.append(pipeline)
         else:
-            files.update(json.loads(cached))
+            files.update(cached)
     if len(pipelines) > len(todo):
         progress(f"{len(pipelines) - len(todo)} of {len(pipelines)} pipelines unchanged (cached)")
     SHARED["kfp_ir"], SHARED["kfp_cache"] = ir, cache

@@ -109,9 +109,9 @@ def manifest_files(
     tool = versions("PyYAML")
     for group in _by_team(objects).values():
         key = _group_key("manifest-yaml", group, tool)
-        cached = cache.get("manifests", key)
+        cached = cache.load("manifests", key, json.loads)
         if cached is not None:
-            files.update(json.loads(cached))
+            files.update(cached)
             continue
         texts = {obj.path: dump_yaml(obj.manifest) for obj in group}
         cache.put("manifests", key, json.dumps(texts).encode())
@@ -273,9 +273,9 @@ def validate_objects(
     }
     verdicts: dict[int, list[tuple[str, str]] | None] = {}
     for team, key in keys.items():
-        cached = cache.get("k8s-validate", key)
+        cached = cache.load("k8s-validate", key, json.loads)
         if cached is not None:
-            verdicts.update(zip(groups[team], json.loads(cached), strict=True))
+            verdicts.update(zip(groups[team], cached, strict=True))
     todo = [index for index in range(len(checks)) if index not in verdicts]
     SHARED["k8s_validate"] = [(manifest, kubernetes_version) for _, manifest, _ in checks]
     try:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from compiler.cache import BuildCache
 from compiler.canonical import canonical_json
 from platform_iac.naming import SpecRef
 
@@ -120,7 +121,10 @@ class Plan:
         """What a deploy creates, updates or deletes (components only group them)."""
         return [r for r in self.resources if r.kind != "component"]
 
-    def to_json(self) -> str:
+    def to_json(self, memo: BuildCache | None = None) -> str:
+        """plan.json. `memo`: a resident process's cache, which keeps unchanged resources'
+        JSON objects."""
+        recall = (memo or BuildCache(None)).recall
         by_type: dict[str, int] = {}
         for resource in self.managed():
             by_type[resource.type] = by_type.get(resource.type, 0) + 1
@@ -132,7 +136,7 @@ class Plan:
             "stack": self.stack,
             "kubernetes_version": self.kubernetes_version,
             "summary": {"resources": len(self.managed()), "by_type": by_type},
-            "resources": [r.to_json() for r in self.resources],
+            "resources": [recall("resource-json", r, None, r.to_json) for r in self.resources],
         }
         return canonical_json(data)
 

@@ -4,12 +4,12 @@ and report.md, written atomically only when nothing failed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.build import BuildOptions, compile_files
-from compiler.buildout import write_tree
+from compiler.buildout import update_tree, write_tree
 from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error, has_errors
 from compiler.frontend import FrontendResult
@@ -121,7 +121,7 @@ def plan_files(
 
     started = time.perf_counter()
     outcome.diff = diff_plans(baseline.plan or empty_baseline(plan), plan)
-    outcome.files["plan.json"] = plan.to_json()
+    outcome.files["plan.json"] = plan.to_json(options.cache)
     outcome.files["changes.json"] = outcome.diff.to_json()
     outcome.files.update(manifest_files(objects, options.cache))
     outcome.files["report.md"] = render_report(
@@ -137,13 +137,21 @@ def plan_outputs(
     build_dir: Path,
     progress: Progress = lambda _m: None,
     options: BuildOptions | None = None,
+    previous: Mapping[str, bytes | str] | None = None,
 ) -> PlanOutcome:
-    """`plan_files`, then atomically replace `build/<env>/` when there are no errors."""
+    """`plan_files`, then atomically replace `build/<env>/` when there are no errors.
+
+    `previous`: the files this process last wrote there (`mlplat watch`); only the ones that
+    differ are rewritten, in place (see `buildout.update_tree`).
+    """
     assert result.ir is not None
     outcome = plan_files(result, baseline, progress, options)
     outcome.target = build_dir / result.ir.environment
     if not has_errors(outcome.diagnostics):
         started = time.perf_counter()
-        write_tree(outcome.target, outcome.files)
+        if previous is None:
+            write_tree(outcome.target, outcome.files)
+        else:
+            update_tree(outcome.target, outcome.files, previous)
         outcome.seconds["write"] = time.perf_counter() - started
     return outcome

@@ -54,8 +54,15 @@ def platform_key(ir: PlatformIR) -> str:
     )
 
 
-def team_key(ir: PlatformIR, team: str, platform: str) -> str:
-    return digest("plan-team", platform, ir.teams[team].model_dump(mode="json"))
+def team_key(ir: PlatformIR, team: str, platform: str, cache: BuildCache | None = None) -> str:
+    """A team's fragment key; a resident process remembers the hash of an unchanged team."""
+    spec = ir.teams[team]
+    memo = cache or BuildCache(None)
+    return digest(
+        "plan-team",
+        platform,
+        memo.recall("team-digest", spec, None, lambda: digest(spec.model_dump(mode="json"))),
+    )
 
 
 def _weight(ir: PlatformIR, team: str) -> int:
@@ -97,6 +104,10 @@ def _split(
     return platform, by_team
 
 
+def _resources(data: bytes) -> tuple[PlannedResource, ...]:
+    return tuple(PlannedResource.from_json(r) for r in json.loads(data))
+
+
 def plan_program(
     ir: PlatformIR,
     cache: BuildCache | None = None,
@@ -106,16 +117,15 @@ def plan_program(
     """The plan of `ir`: cached fragments plus fresh runs of the program for what changed."""
     cache = cache or BuildCache(None)
     pkey = platform_key(ir)
-    keys = {team: team_key(ir, team, pkey) for team in ir.teams}
-    platform_part: list[dict[str, Any]] | None = None
-    team_parts: dict[str, list[dict[str, Any]]] = {}
+    keys = {team: team_key(ir, team, pkey, cache) for team in ir.teams}
+    platform_part: Sequence[PlannedResource] | None = None
+    team_parts: dict[str, Sequence[PlannedResource]] = {}
     if cache.folder is not None:
-        cached = cache.get("plan", pkey)
-        platform_part = json.loads(cached) if cached is not None else None
+        platform_part = cache.load("plan", pkey, _resources)
         for team, key in keys.items():
-            found = cache.get("plan", key)
+            found = cache.load("plan", key, _resources)
             if found is not None:
-                team_parts[team] = json.loads(found)
+                team_parts[team] = found
     todo = sorted(set(ir.teams) - set(team_parts))
     if todo or platform_part is None:
         if team_parts or platform_part is not None:
@@ -134,18 +144,20 @@ def plan_program(
                 progress(f"planned shard {done}/{len(groups)} ({len(registered)} registrations)")
                 platform, by_team = _split(registered)
                 if platform_part is None:
-                    platform_part = platform
+                    platform_part = tuple(PlannedResource.from_json(r) for r in platform)
                     cache.put("plan", pkey, json.dumps(platform).encode())
+                    cache.keep("plan", pkey, platform_part)
                 for team in by_team.keys() & set(todo):
-                    team_parts[team] = by_team[team]
+                    team_parts[team] = tuple(PlannedResource.from_json(r) for r in by_team[team])
                     cache.put("plan", keys[team], json.dumps(by_team[team]).encode())
+                    cache.keep("plan", keys[team], team_parts[team])
         finally:
             SHARED.pop("plan_ir", None)
         for team in todo:
             team_parts.setdefault(team, [])  # a team that registers nothing
     assert platform_part is not None
     parts = [platform_part, *(team_parts[team] for team in sorted(team_parts))]
-    return Plan.of(ir, (PlannedResource.from_json(r) for part in parts for r in part))
+    return Plan.of(ir, (r for part in parts for r in part))
 
 
 def plan_or_failure(

@@ -40,7 +40,7 @@ def violations(
 ) -> Iterator[Violation]:
     """Every violation of the baseline in `plan` (and in the compiled `pipelines`, keyed by
     their path below build/<env>/, when given)."""
-    view = PlanView(plan, ir)
+    view = PlanView(plan, ir, cache)
     yield from storage.check(view)
     yield from identity.check(view)
     yield from cluster.check(view)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from compiler.cache import BuildCache
 from compiler.ir import PlatformIR
 from compiler.plan.model import Plan, PlannedResource
 from compiler.yaml_source import Path_
@@ -109,29 +110,35 @@ def dig(data: Any, *keys: str | int) -> Any:
 
 @dataclass(frozen=True)
 class KubeObject:
+    """A Kubernetes object of the plan with the fields every check reads, read once (the
+    checks of a large plan ask for them hundreds of thousands of times)."""
+
     resource: PlannedResource
     manifest: dict[str, Any]
+    kind: str
+    api_version: str
+    name: str
+    namespace: str | None
+    _labels: tuple[tuple[str, str], ...]
 
-    @property
-    def kind(self) -> str:
-        return str(self.manifest.get("kind", ""))
-
-    @property
-    def api_version(self) -> str:
-        return str(self.manifest.get("apiVersion", ""))
-
-    @property
-    def name(self) -> str:
-        return str(dig(self.manifest, "metadata", "name") or "")
-
-    @property
-    def namespace(self) -> str | None:
-        value = dig(self.manifest, "metadata", "namespace")
-        return str(value) if value else None
+    @classmethod
+    def of(cls, resource: PlannedResource) -> KubeObject:
+        manifest = resource.inputs
+        namespace = dig(manifest, "metadata", "namespace")
+        labels = dig(manifest, "metadata", "labels")
+        return cls(
+            resource=resource,
+            manifest=manifest,
+            kind=str(manifest.get("kind", "")),
+            api_version=str(manifest.get("apiVersion", "")),
+            name=str(dig(manifest, "metadata", "name") or ""),
+            namespace=str(namespace) if namespace else None,
+            _labels=tuple(labels.items()) if isinstance(labels, Mapping) else (),
+        )
 
     @property
     def labels(self) -> dict[str, str]:
-        return dict(dig(self.manifest, "metadata", "labels") or {})
+        return dict(self._labels)
 
     def title(self) -> str:
         where = f"{self.namespace}/" if self.namespace else ""
@@ -141,9 +148,10 @@ class KubeObject:
 class PlanView:
     """A plan with the lookups the checks need, built once per check run."""
 
-    def __init__(self, plan: Plan, ir: PlatformIR) -> None:
+    def __init__(self, plan: Plan, ir: PlatformIR, memo: BuildCache | None = None) -> None:
         self.plan = plan
         self.ir = ir
+        self.memo = memo or BuildCache(None)
         self.by_key = plan.by_key()
         self._by_type: dict[str, list[PlannedResource]] = defaultdict(list)
         for resource in plan.resources:
@@ -164,8 +172,9 @@ class PlanView:
 
     @cached_property
     def kube_objects(self) -> list[KubeObject]:
+        recall = self.memo.recall
         return [
-            KubeObject(r, r.inputs)
+            recall("kube-object", r, None, lambda r=r: KubeObject.of(r))  # type: ignore[misc]
             for r in self.plan.resources
             if r.is_kubernetes_object and not r.type.endswith("Patch")
         ]

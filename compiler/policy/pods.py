@@ -307,9 +307,9 @@ def pipeline_facts(
         if text is None:
             continue
         keys[relpath] = _facts_key(text) if cache.enabled else ""
-        cached = cache.get("policy", keys[relpath])
+        cached = cache.load("policy", keys[relpath], json.loads)
         if cached is not None:
-            facts[relpath] = dict(json.loads(cached))
+            facts[relpath] = dict(cached)
     todo = sorted(keys.keys() - facts.keys())
     SHARED["pod_pipelines"] = pipelines
     try:

@@ -197,7 +197,7 @@ def _rbac(view: PlanView) -> Iterator[Violation]:
         for team in teams:
             who, path = f"team '{team}'", team_path(team)
             if role is not None:
-                for code, problem in _rule_problems(role):
+                for code, problem in _role_problems(view, role):
                     if (team, role.resource.key, code + problem) not in seen:
                         seen.add((team, role.resource.key, code + problem))
                         yield Violation(code, who, problem, path, describe(role.resource))
@@ -234,12 +234,19 @@ def _rbac(view: PlanView) -> Iterator[Violation]:
         team = view.team_namespaces.get(role.namespace or "")
         if team is None:
             continue
-        for code, problem in _rule_problems(role):
+        for code, problem in _role_problems(view, role):
             if (team, role.resource.key, code + problem) not in seen:
                 seen.add((team, role.resource.key, code + problem))
                 yield Violation(
                     code, f"team '{team}'", problem, team_path(team), describe(role.resource)
                 )
+
+
+def _role_problems(view: PlanView, role: KubeObject) -> tuple[tuple[str, str], ...]:
+    """A role's problems; a resident process remembers them while the role is unchanged."""
+    return view.memo.recall(
+        "role-problems", role.resource, None, lambda: tuple(_rule_problems(role))
+    )
 
 
 def _rule_problems(role: KubeObject) -> Iterator[tuple[str, str]]:
