@@ -5,6 +5,7 @@ For each N, on one generated organisation (benchmarks/generate_org.py, fixed see
   - `mlplat validate`, `mlplat compile` and `mlplat plan`, each a fresh process, cold
     (no cache);
   - the same three after a one-file change, with the cache warm;
+  - `mlplat watch` (one resident process): from a one-file change to its written plan.
 Each figure is the median of --repeats runs (min-max in brackets) and the peak resident
 memory of the process. Machines are noisy: compare ratios measured in the same run.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -86,12 +88,54 @@ def parse_floor(configs: Path) -> float:
 
 
 def touch_one_file(configs: Path) -> None:
-    """The one-file change: a team's training step asks for one CPU more (or less)."""
+    """The one-file change: the default of a team's first pipeline parameter grows by one.
+
+    Every edit makes content no earlier run has seen, so nothing of the changed team can
+    come from the cache (toggling between two values would find the old state cached).
+    """
     path = sorted((configs / "teams").glob("*.yaml"))[0]
     text = path.read_text()
-    old, new = ("cpu: '2'", "cpu: '3'") if "cpu: '2'" in text else ("cpu: '3'", "cpu: '2'")
-    assert old in text, path
-    path.write_text(text.replace(old, new, 1))
+    found = re.search(r"default: (\d+)\n", text)
+    assert found, path
+    bumped = f"default: {int(found.group(1)) + 1}\n"
+    path.write_text(text[: found.start()] + bumped + text[found.end() :])
+
+
+def watch_rebuilds(configs: Path, build: Path, repeats: int) -> tuple[list[float], float]:
+    """`mlplat watch` on `configs`: seconds from each one-file change to its result line
+    (polling every 0.05 s included), and the watch process's peak RSS in MiB."""
+    process = subprocess.Popen(
+        [*MLPLAT, "watch", "--configs", str(configs), "--build-dir", str(build),
+         "--interval", "0.05", "--builds", str(repeats + 1)],
+        cwd=configs.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "CI": "1"},
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+
+    def result_line() -> str:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        if not line.startswith("ok:"):
+            process.kill()
+            raise SystemExit(f"mlplat watch: {line}\n{process.stderr.read()}")  # type: ignore[union-attr]
+        return line
+
+    result_line()  # the first build (and the one-off warm-up after it)
+    time.sleep(3)
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        touch_one_file(configs)
+        result_line()
+        seconds.append(time.perf_counter() - started)
+        time.sleep(1)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"mlplat watch exited with {os.waitstatus_to_exitcode(status)}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def bench(teams: int, repeats: int, work: Path) -> dict[str, Sample]:
@@ -100,7 +144,7 @@ def bench(teams: int, repeats: int, work: Path) -> dict[str, Sample]:
     cwd = configs.parent
     results = {name: Sample() for name in (
         "parse floor", "validate", "compile", "plan", "validate (1 change)",
-        "compile (1 change)", "plan (1 change)",
+        "compile (1 change)", "plan (1 change)", "watch: plan (1 change)",
     )}  # fmt: skip
     base = ["--configs", str(configs)]
     out = ["--build-dir", str(build)]
@@ -118,6 +162,11 @@ def bench(teams: int, repeats: int, work: Path) -> dict[str, Sample]:
         touch_one_file(configs)
         results["plan (1 change)"].add(*run(["plan", *base, *out], cwd))
         print(f"  N={teams}: round {round_ + 1}/{repeats} done", file=sys.stderr)
+    # a resident `mlplat watch` on the same organisation and build folder, one change per round
+    seconds, peak = watch_rebuilds(configs, build, repeats)
+    for value in seconds:
+        results["watch: plan (1 change)"].add(value, peak)
+    print(f"  N={teams}: watch done", file=sys.stderr)
     return results
 
 
@@ -158,7 +207,9 @@ def main() -> None:
             f"  N={teams}: validate / parse floor = {results['validate'].median / floor:.2f}; "
             f"plan / resources = {results['plan'].median / resources * 1000:.2f} ms per resource "
             f"({resources} resources); incremental plan / full plan = "
-            f"{results['plan (1 change)'].median / results['plan'].median:.2f}"
+            f"{results['plan (1 change)'].median / results['plan'].median:.2f}; "
+            f"watch / full plan = "
+            f"{results['watch: plan (1 change)'].median / results['plan'].median:.3f}"
         )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

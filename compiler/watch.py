@@ -106,6 +106,7 @@ class WatchSession:
     """The files of the last build this session wrote, by path under `build/<env>/`."""
     written_to: Path | None = None
     roots: set[Path] = field(default_factory=set)
+    warmed: bool = False
 
     def __post_init__(self) -> None:
         self.options.cache.keep_in_memory()
@@ -128,6 +129,15 @@ class WatchSession:
     def wrote(self, target: Path, files: dict[str, bytes | str]) -> None:
         self.written, self.written_to = files, target
         self.options.cache.end_build()
+
+    def warm_up(self, ir: PlatformIR) -> None:
+        """Once: load what the Pulumi program imports lazily, so that the plan of the first
+        change does not wait for it."""
+        if not self.warmed:
+            from compiler.plan.sharded import warm_up
+
+            warm_up(ir)
+        self.warmed = True
 
 
 def wait_for_change(

@@ -41,7 +41,7 @@ def run_cli(
 def run_fresh_python(script: str, *argv: str, timeout: float = 600) -> Any:
     """Run `script` in a fresh interpreter at the repository root; its last stdout line, as
     JSON. Parallel paths need this: workers fork only while a process runs one thread, and a
-    test session has run Pulumi (which leaves threads) long before."""
+    test session has started threads (servers, clients) long before."""
     import json
     import subprocess
     import sys

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             )  # fmt: skip
             if "write" in outcome.seconds:
                 session.wrote(outcome.target, outcome.files)
+            session.warm_up(result.ir)  # type: ignore[arg-type]
         builds += 1
         if args.builds and builds >= args.builds:
             return code

@@ -77,23 +77,33 @@ def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = 
 
     A resident process (`cache.resident`) remembers the hash of the pipeline itself, which
     is the same object while its team is unchanged."""
-    pools = sorted({step.node_pool for step in pipeline.steps.values()})
     memo = cache or BuildCache(None)
-    return digest(
-        "kfp-pipeline",
-        memo.recall(
-            "pipeline-digest", pipeline, None, lambda: digest(pipeline.model_dump(mode="json"))
-        ),
-        {
-            name: ir.node_pools[name].model_dump(mode="json")
-            for name in pools
-            if name in ir.node_pools
-        },
-        pipeline_root(ir, pipeline),
-        file_digest(_team_code_files(pipeline)),
-        code_fingerprint("compiler/kfp_backend", "compiler/ir.py", "schemas"),
-        versions("kfp", "kfp-kubernetes", "kfp-pipeline-spec", "PyYAML"),
+    names = sorted({step.node_pool for step in pipeline.steps.values()})
+    pools = tuple(
+        (
+            name,
+            memo.recall(
+                "pool-digest", pool, None, lambda p=pool: digest(p.model_dump(mode="json"))
+            ),
+        )  # type: ignore[misc]
+        for name in names
+        if (pool := ir.node_pools.get(name)) is not None
     )
+    files = file_digest(_team_code_files(pipeline))  # step code may change under a watch
+    root = pipeline_root(ir, pipeline)
+
+    def compute() -> str:
+        return digest(
+            "kfp-pipeline",
+            pipeline.model_dump(mode="json"),
+            pools,
+            root,
+            files,
+            code_fingerprint("compiler/kfp_backend", "compiler/ir.py", "schemas"),
+            versions("kfp", "kfp-kubernetes", "kfp-pipeline-spec", "PyYAML"),
+        )
+
+    return memo.recall("pipeline-key", pipeline, (pools, root, files), compute)
 
 
 def _compile_one(

@@ -108,7 +108,12 @@ def manifest_files(
     files: dict[str, str] = {}
     tool = versions("PyYAML")
     for group in _by_team(objects).values():
-        key = _group_key("manifest-yaml", group, tool)
+        key = cache.recall(
+            "manifest-yaml-key",
+            tuple(obj.resource for obj in group),
+            None,
+            lambda group=group: _group_key("manifest-yaml", group, tool),  # type: ignore[misc]
+        )
         cached = cache.load("manifests", key, json.loads)
         if cached is not None:
             files.update(cached)
@@ -253,6 +258,7 @@ def validate_objects(
     # and which checks belong to which team: verdicts are cached per team
     checks: list[tuple[str, dict[str, Any], str]] = []
     groups: dict[str, list[int]] = {}
+    sources: list[PlannedResource] = []  # the resource behind each check
     for obj in objects:
         version_kind = (str(obj.manifest.get("apiVersion")), str(obj.manifest.get("kind")))
         if version_kind in CHECKED_ON_APPLY:
@@ -260,6 +266,7 @@ def validate_objects(
             continue
         template = POD_TEMPLATES.get(version_kind)
         groups.setdefault(obj.resource.spec.team or "", []).append(len(checks))
+        sources.append(obj.resource)
         if template is not None:
             checks.append((obj.path, template(obj.manifest), "template"))
         else:
@@ -267,7 +274,14 @@ def validate_objects(
             checks.append((obj.path, obj.manifest, f"no schema for {kind} ({api_version})"))
 
     keys = {
-        team: digest("k8s-validate", [checks[i][:2] for i in members], kubernetes_version, tool)
+        team: cache.recall(
+            "k8s-validate-key",
+            tuple(sources[i] for i in members),
+            kubernetes_version,
+            lambda members=members: digest(  # type: ignore[misc]
+                "k8s-validate", [checks[i][:2] for i in members], kubernetes_version, tool
+            ),
+        )
         for team, members in groups.items()
         if cache.enabled
     }

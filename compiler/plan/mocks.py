@@ -9,6 +9,7 @@ the same IR give byte-identical plans. No CLI, no cloud account, no network.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gc
 import hashlib
@@ -329,4 +330,16 @@ def run_program(ir: PlatformIR, program: Callable[[PlatformIR], object] | None =
     finally:
         if enabled:
             gc.enable()
+        _release_threads()
     return _to_plan(ir, monitor.requests)
+
+
+def _release_threads() -> None:
+    """Stop the executor threads a run leaves on the event loop and start the next run on a
+    fresh loop: a process that runs the program can then still fork workers safely."""
+    loop = asyncio.get_event_loop()
+    if loop.is_running():  # pragma: no cover - a caller inside an event loop keeps it
+        return
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())

@@ -90,6 +90,15 @@ def _run_shard(teams: list[str]) -> list[dict[str, Any]]:
     return [resource.to_json() for resource in plan.resources]
 
 
+def warm_up(ir: PlatformIR) -> None:
+    """Run the program once on the platform alone, in this process: a resident process
+    (`mlplat watch`) then plans each change without importing the ≈ 600 provider modules
+    the program loads lazily (≈ 1 s)."""
+    from compiler.plan.mocks import run_program
+
+    run_program(without_teams(ir))
+
+
 def _split(
     resources: list[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
@@ -137,9 +146,8 @@ def plan_program(
 
         SHARED["plan_ir"] = ir
         try:
-            # With several jobs even one shard runs in a worker: the parent stays free of the
-            # threads a Pulumi run leaves behind, so it can keep forking.
-            runs = map_unordered(_run_shard, groups, jobs, min_batch=1)
+            # One shard runs here (a run stops its threads, so this process can still fork)
+            runs = map_unordered(_run_shard, groups, jobs, min_batch=2)
             for done, registered in enumerate(runs, start=1):
                 progress(f"planned shard {done}/{len(groups)} ({len(registered)} registrations)")
                 platform, by_team = _split(registered)

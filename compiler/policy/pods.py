@@ -306,7 +306,11 @@ def pipeline_facts(
         text = pipelines.get(relpath)
         if text is None:
             continue
-        keys[relpath] = _facts_key(text) if cache.enabled else ""
+        keys[relpath] = (
+            cache.recall("facts-key", text, None, lambda text=text: _facts_key(text))  # type: ignore[misc]
+            if cache.enabled
+            else ""
+        )
         cached = cache.load("policy", keys[relpath], json.loads)
         if cached is not None:
             facts[relpath] = dict(cached)

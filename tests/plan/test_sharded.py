@@ -19,7 +19,7 @@ from tests.conftest import CONFIGS
 from tests.helpers import run_fresh_python
 
 # Runs in a fresh interpreter: forking is only used while the process has one thread, and
-# earlier tests in this process may have run Pulumi in-process (which leaves threads behind).
+# earlier tests in this process may have started threads.
 CHECK = """
 import json, sys, threading
 from pathlib import Path
@@ -32,7 +32,7 @@ ir = load_platform(sys.argv[2], sys.argv[3:]).ir
 assert threading.active_count() == 1
 sharded = plan_program(ir, BuildCache(Path(sys.argv[1])), jobs=2)
 cached = plan_program(ir, BuildCache(Path(sys.argv[1])), jobs=2)
-sequential = run_program(ir)  # last: it leaves threads behind
+sequential = run_program(ir)
 print(json.dumps({"sharded": sharded.to_json() == sequential.to_json(),
                   "cached": cached.to_json() == sequential.to_json(),
                   "resources": len(sequential.resources)}))
@@ -54,6 +54,25 @@ def test_sharded_and_cached_plans_equal_a_sequential_run(tmp_path):
 def test_example_organisation_sharded_equals_sequential(tmp_path):
     result = _check(tmp_path / "cache", CONFIGS, "env=prod")
     assert result == {"sharded": True, "cached": True, "resources": result["resources"]}
+
+
+THREADS = """
+import json, threading
+from compiler.frontend import load_platform
+from compiler.plan.mocks import run_program
+from compiler.workers import fork_safe
+ir = load_platform("configs", ["env=prod"]).ir
+first = run_program(ir).to_json()
+after_one = threading.active_count()
+second = run_program(ir).to_json()
+print(json.dumps({"threads": [after_one, threading.active_count()], "fork_safe": fork_safe(),
+                  "same": first == second}))
+"""
+
+
+def test_a_run_of_the_program_leaves_no_threads_behind():
+    """So a process that planned one shard itself (or `mlplat watch`) can still fork."""
+    assert run_fresh_python(THREADS) == {"threads": [1, 1], "fork_safe": True, "same": True}
 
 
 def test_shards_are_balanced_and_cover_every_team(example_ir):
