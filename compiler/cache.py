@@ -157,7 +157,7 @@ class BuildCache:
         found = self._recalled.get(slot)
         if found is not None and all(a is b for a, b in zip(found[1], held, strict=True)):
             self._recalled[slot] = (self._generation, found[1], found[2])
-            return found[2]  # type: ignore[no-any-return]
+            return found[2]
         value = compute()
         self._recalled[slot] = (self._generation, held, value)
         return value
@@ -171,7 +171,7 @@ class BuildCache:
             if found is not None:
                 self._memory[(stage, key)] = (self._generation, found[1])
                 self.hits += 1
-                return found[1]  # type: ignore[no-any-return]
+                return found[1]
         data = self.get(stage, key)
         if data is None:
             return None

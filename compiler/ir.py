@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from functools import partial
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
@@ -228,7 +229,7 @@ class PlatformIR(IRModel):
             return canonical_json(self.model_dump(mode="json"))
         data = self.model_dump(mode="json", exclude={"teams"})
         data["teams"] = {
-            name: memo.recall("team-json", team, None, lambda t=team: t.model_dump(mode="json"))
+            name: memo.recall("team-json", team, None, partial(team.model_dump, mode="json"))
             for name, team in self.teams.items()
         }
         return canonical_json(data)

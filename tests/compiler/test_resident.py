@@ -33,9 +33,7 @@ def resident_build(configs: Path, overrides: list[str], cache: BuildCache) -> Fr
     return result
 
 
-def assert_same_as_fresh(
-    configs: Path, overrides: list[str], cache: BuildCache
-) -> FrontendResult:
+def assert_same_as_fresh(configs: Path, overrides: list[str], cache: BuildCache) -> FrontendResult:
     resident = resident_build(configs, overrides, cache)
     fresh = load_platform(configs, overrides)
     assert rendered(resident) == rendered(fresh)
@@ -67,10 +65,18 @@ SERVE_FRAUD_MODEL = [  # recsys serves fraud's model: a dependent in another tea
         ),
         (
             SERVE_FRAUD_MODEL,
-            ("teams/fraud.yaml", "    stage: staging\n", "    stage: staging\n    registry_name: fraud-v2\n"),
+            (
+                "teams/fraud.yaml",
+                "    stage: staging\n",
+                "    stage: staging\n    registry_name: fraud-v2\n",
+            ),
             None,
         ),
-        (SERVE_FRAUD_MODEL, ("teams/fraud.yaml", "framework: sklearn", "framework: xgboost"), "E100"),
+        (
+            SERVE_FRAUD_MODEL,
+            ("teams/fraud.yaml", "framework: sklearn", "framework: xgboost"),
+            "E100",
+        ),
         ([], ("teams/search.yaml", "model: search-ranker", "model: search-rankr"), "E202"),
         # lines move in the overlay: diagnostics located there must move with them
         ([], ("env/prod.yaml", "node_pools:", "# moved\n\nnode_pools:"), None),
