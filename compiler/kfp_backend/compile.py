@@ -14,8 +14,9 @@ from kfp.dsl.graph_component import GraphComponent
 
 from compiler.cache import REPO, BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.diagnostics import Diagnostic
-from compiler.ir import Pipeline, PlatformIR
+from compiler.ir import NodePool, Pipeline, PlatformIR
 from compiler.kfp_backend.pipeline import assemble, build_pipeline, pipeline_root, resolve_steps
+from compiler.kfp_backend.pipeline_text import compiled_text
 from compiler.kfp_backend.problems import REPORT_HINT, Locate, Problem, pipeline_path
 from compiler.kfp_backend.schedule import recurring_run_json, schedule_problems
 from compiler.workers import SHARED, map_unordered
@@ -33,7 +34,10 @@ def schedule_path(pipeline: Pipeline) -> str:
 
 
 def to_yaml(graph: GraphComponent) -> str:
-    """kfp's compiled YAML of a built pipeline (kfp writes only to files)."""
+    """kfp's compiled YAML of a built pipeline (kfp writes only to files; see pipeline_text)."""
+    text = compiled_text(graph)
+    if text is not None:
+        return text
     with tempfile.TemporaryDirectory(prefix="mlplat-kfp-") as folder:
         target = Path(folder) / "pipeline.yaml"
         compiler.Compiler().compile(pipeline_func=graph, package_path=str(target))
@@ -72,6 +76,10 @@ def _team_code_files(pipeline: Pipeline) -> list[Path]:
     return [Path(p) for p in sorted(files)]
 
 
+def _pool_digest(pool: NodePool) -> str:
+    return digest(pool.model_dump(mode="json"))
+
+
 def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = None) -> str:
     """Everything a pipeline's compiled files depend on, hashed (see compiler/cache.py).
 
@@ -80,12 +88,7 @@ def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = 
     memo = cache or BuildCache(None)
     names = sorted({step.node_pool for step in pipeline.steps.values()})
     pools = tuple(
-        (
-            name,
-            memo.recall(
-                "pool-digest", pool, None, lambda p=pool: digest(p.model_dump(mode="json"))
-            ),
-        )  # type: ignore[misc]
+        (name, memo.recall("pool-digest", pool, None, functools.partial(_pool_digest, pool)))
         for name in names
         if (pool := ir.node_pools.get(name)) is not None
     )

@@ -9,6 +9,9 @@ argument must get a value, every declared output must be produced with its decla
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from kfp import dsl
@@ -35,6 +38,55 @@ def _output_key(outputs: dict[str, str], name: str, declared: dict[str, str]) ->
     return None
 
 
+def _source_stamp(func: Callable[..., Any]) -> tuple[str, int, int] | None:
+    """Size and modification time of the file kfp reads the function's source from."""
+    filename = func.__code__.co_filename
+    try:
+        stat = os.stat(filename)
+    except OSError:
+        return None
+    return filename, stat.st_size, stat.st_mtime_ns
+
+
+@lru_cache(maxsize=1024)
+def _cached_component(
+    func: Callable[..., Any],
+    base_image: str | None,
+    packages: tuple[str, ...],
+    stamp: tuple[str, int, int] | None,
+) -> PythonComponent:
+    del stamp  # part of the key only
+    return dsl.component(func, base_image=base_image, packages_to_install=list(packages))
+
+
+_sharing = True
+
+
+def share_components(on: bool) -> bool:
+    """Make each python component once per process (on, the default) or afresh for every
+    step (off: what tests compare against); returns the previous setting."""
+    global _sharing
+    previous, _sharing = _sharing, on
+    _cached_component.cache_clear()
+    return previous
+
+
+def kfp_component(
+    func: Callable[..., Any], base_image: str | None, packages: tuple[str, ...]
+) -> PythonComponent:
+    """`dsl.component(func, ...)`, made once per process for each function and settings.
+
+    kfp reads the function's source and derives its interface on every call, the costliest
+    part of a python step, and many pipelines share the same step functions. A component is
+    safe to share, as one defined once at module level is: a task copies the container spec
+    it changes. The key holds the source file's size and modification time, so an edited
+    file is read again, as kfp would read it.
+    """
+    if not _sharing:
+        return _cached_component.__wrapped__(func, base_image, packages, None)
+    return _cached_component(func, base_image, packages, _source_stamp(func))
+
+
 def python_component(pipeline: Pipeline, step: Step) -> tuple[StepComponent | None, list[Problem]]:
     """The step's function as a kfp lightweight component, or the problems that prevent it."""
     assert step.python is not None
@@ -49,11 +101,7 @@ def python_component(pipeline: Pipeline, step: Step) -> tuple[StepComponent | No
         for exc in shipping_problems(ref, func)
     ]
     try:
-        component = dsl.component(
-            func,
-            base_image=step.python.base_image,
-            packages_to_install=list(step.python.packages),
-        )
+        component = kfp_component(func, step.python.base_image, tuple(step.python.packages))
     except Exception as exc:
         return None, [
             *problems,

@@ -1,4 +1,4 @@
-"""Work around two hot spots of kfp 2.17.3 without changing a byte of its output.
+"""Work around the hot spots of kfp 2.17.3 without changing a byte of its output.
 
 `PipelineTask._ensure_container_spec_exists` (called by every `set_cpu_*`/`set_memory_*`
 and accelerator setter) runs `inspect.stack()` to name its caller in an error message. That
@@ -7,9 +7,12 @@ with the call depth and the number of loaded modules: 80 pipelines took 18 s of 
 compile here. kfp only reads `stack()[1][3]` (the caller's function name).
 
 kfp then dumps the pipeline with PyYAML's pure-Python emitter: `fast_yaml` writes the
-same bytes mostly with libyaml's C emitter (see there).
+same bytes with its own block layout and PyYAML's scalar code (see there). Each
+kfp-kubernetes setting round-trips the task's whole Kubernetes config through protobuf's
+JSON code: `kubernetes_batch` makes that one conversion per task. And `pipeline_text`
+compiles to a string instead of a file in a temporary directory.
 
-Both are kfp internals, so the patches apply only to the pinned kfp (and PyYAML) versions,
+All are kfp internals, so the patches apply only to the pinned kfp (and PyYAML) versions,
 and tests/compiler/kfp_backend/test_speedups.py proves byte-identical output against stock kfp.
 """
 
@@ -27,7 +30,7 @@ import yaml
 from kfp.compiler import pipeline_spec_builder
 from kfp.dsl import pipeline_task
 
-from compiler.kfp_backend import fast_yaml
+from compiler.kfp_backend import fast_yaml, kubernetes_batch, pipeline_text, python_steps
 
 PATCHED_KFP_VERSION = "2.17.3"
 
@@ -60,15 +63,26 @@ def apply() -> bool:
     pipeline_task.inspect = _CallerNameInspect()
     if fast_yaml.applicable():
         pipeline_spec_builder.yaml = fast_yaml.KfpYaml()
+    kubernetes_batch.install()
+    pipeline_text.enable()
     return True
 
 
 @contextmanager
 def stock_kfp() -> Iterator[None]:
-    """kfp exactly as installed, for the tests that compare against it."""
+    """kfp exactly as installed, every python component made afresh: what tests compare
+    the patched compile against."""
     saved = pipeline_task.inspect, pipeline_spec_builder.yaml
+    batching, in_memory = kubernetes_batch.installed(), pipeline_text.enabled()
     pipeline_task.inspect, pipeline_spec_builder.yaml = inspect, yaml
+    kubernetes_batch.uninstall()
+    pipeline_text.enable(False)
+    sharing = python_steps.share_components(False)
     try:
         yield
     finally:
         pipeline_task.inspect, pipeline_spec_builder.yaml = saved
+        if batching:
+            kubernetes_batch.install()
+        pipeline_text.enable(in_memory)
+        python_steps.share_components(sharing)

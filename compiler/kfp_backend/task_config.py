@@ -10,6 +10,7 @@ from __future__ import annotations
 from kfp import dsl, kubernetes
 
 from compiler.ir import GPU_MODEL_LABEL, NODE_POOL_LABEL, NodePool, Pipeline, Step
+from compiler.kfp_backend import kubernetes_batch
 from schemas.pipeline import SecretRef
 from schemas.types import format_cpu, format_memory
 
@@ -112,8 +113,9 @@ def apply_identity(task: dsl.PipelineTask, pipeline: Pipeline) -> None:
 def configure_task(
     task: dsl.PipelineTask, pipeline: Pipeline, step: Step, pool: NodePool | None
 ) -> None:
-    apply_resources(task, step)
-    apply_placement(task, step, pool)
-    apply_execution(task, step)
-    apply_environment(task, step)
-    apply_identity(task, pipeline)
+    with kubernetes_batch.batched(task):
+        apply_resources(task, step)
+        apply_placement(task, step, pool)
+        apply_execution(task, step)
+        apply_environment(task, step)
+        apply_identity(task, pipeline)

@@ -16,6 +16,7 @@ import inspect
 import pkgutil
 import typing
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
@@ -107,14 +108,24 @@ def _code_objects(code: CodeType) -> Iterator[CodeType]:
             yield from _code_objects(const)
 
 
-def outside_names(func: Callable[..., Any]) -> list[str]:
-    """Global names the function reads that its shipped source would not define."""
+@lru_cache(maxsize=4096)
+def _global_reads(code: CodeType) -> frozenset[str]:
+    """Global names read by `code` and the code nested in it.
+
+    Cached by code object (equal code reads the same names): a function used by many
+    pipelines is disassembled once per process, not once per step.
+    """
     names: set[str] = set()
-    for code in _code_objects(func.__code__):
-        for instruction in dis.get_instructions(code):
+    for nested in _code_objects(code):
+        for instruction in dis.get_instructions(nested):
             if instruction.opname == "LOAD_GLOBAL" and isinstance(instruction.argval, str):
                 names.add(instruction.argval)
-    return sorted(names - _PRELUDE_NAMES - {func.__name__})
+    return frozenset(names)
+
+
+def outside_names(func: Callable[..., Any]) -> list[str]:
+    """Global names the function reads that its shipped source would not define."""
+    return sorted(_global_reads(func.__code__) - _PRELUDE_NAMES - {func.__name__})
 
 
 def load_function(ref: str) -> Callable[..., Any]:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from kfp.compiler import pipeline_spec_builder
 
 from benchmarks.generate_org import generate
 from compiler.frontend import load_platform
-from compiler.kfp_backend import compile_pipeline, speedups
+from compiler.kfp_backend import (
+    compile_pipeline,
+    fast_yaml,
+    kubernetes_batch,
+    pipeline_text,
+    speedups,
+)
 from tests.conftest import CONFIGS
 
 
@@ -15,6 +22,9 @@ def test_the_patch_is_active_for_the_pinned_kfp():
     from kfp.dsl import pipeline_task
 
     assert isinstance(pipeline_task.inspect, speedups._CallerNameInspect)
+    assert isinstance(pipeline_spec_builder.yaml, fast_yaml.KfpYaml)
+    assert kubernetes_batch.installed()
+    assert pipeline_text.enabled()
 
 
 @pytest.mark.parametrize("source", ["example-prod", "generated"])
@@ -25,11 +35,13 @@ def test_patched_kfp_output_is_byte_identical_to_stock_kfp(source, tmp_path):
         ir = load_platform(generate(tmp_path / "configs", teams=6, seed=3)).ir
     assert ir is not None
     pipelines = sorted(ir.pipelines(), key=lambda p: (p.team, p.name))
-    patched = [compile_pipeline(ir, p) for p in pipelines]
+    patched = [compile_pipeline(ir, p) for p in pipelines]  # python components shared
     with speedups.stock_kfp():
-        stock = [compile_pipeline(ir, p) for p in pipelines]
+        assert not kubernetes_batch.installed() and not pipeline_text.enabled()
+        stock = [compile_pipeline(ir, p) for p in pipelines]  # every component made afresh
     assert len(pipelines) >= 4
     assert patched == stock
+    assert [compile_pipeline(ir, p) for p in reversed(pipelines)] == patched[::-1]
 
 
 def test_the_caller_is_still_named_as_kfp_expects():
