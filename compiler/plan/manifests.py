@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import yaml
@@ -98,29 +99,47 @@ def _group_key(stage: str, group: list[KubeObject], *context: Any) -> str:
     return digest(stage, [(obj.path, obj.manifest) for obj in group], *context)
 
 
+def _dump_group(team: str) -> tuple[str, dict[str, str]]:
+    """The YAML texts of one team's objects (in a worker: the groups come from SHARED)."""
+    return team, {obj.path: dump_yaml(obj.manifest) for obj in SHARED["manifest_groups"][team]}
+
+
 def manifest_files(
-    objects: Iterable[KubeObject], cache: BuildCache | None = None
+    objects: Iterable[KubeObject], cache: BuildCache | None = None, jobs: int = 1
 ) -> dict[str, str]:
-    """Each object as a YAML file; a team's texts are reused from `cache` when unchanged."""
+    """Each object as a YAML file; a team's texts are reused from `cache` when unchanged,
+    the others are written on `jobs` cores (≈ 0.2 ms per object)."""
     objects = list(objects)
-    if cache is None or not cache.enabled:
-        return {o.path: dump_yaml(o.manifest) for o in objects}
+    cache = cache or BuildCache(None)
+    groups = _by_team(objects)
     files: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    done: set[str] = set()
     tool = versions("PyYAML")
-    for group in _by_team(objects).values():
-        key = cache.recall(
+    for team, group in groups.items():
+        if not cache.enabled:
+            continue
+        keys[team] = cache.recall(
             "manifest-yaml-key",
             tuple(obj.resource for obj in group),
             None,
-            lambda group=group: _group_key("manifest-yaml", group, tool),  # type: ignore[misc]
+            partial(_group_key, "manifest-yaml", group, tool),
         )
-        cached = cache.load("manifests", key, json.loads)
+        cached = cache.load("manifests", keys[team], json.loads)
         if cached is not None:
             files.update(cached)
-            continue
-        texts = {obj.path: dump_yaml(obj.manifest) for obj in group}
-        cache.put("manifests", key, json.dumps(texts).encode())
-        files.update(texts)
+            done.add(team)
+    todo = [team for team in groups if team not in done]
+    SHARED["manifest_groups"] = groups
+    try:
+        objects_todo = sum(len(groups[team]) for team in todo)
+        parallel = jobs if objects_todo >= PARALLEL_MIN_OBJECTS else 1
+        for team, texts in map_unordered(_dump_group, todo, parallel):
+            files.update(texts)
+            if team in keys:
+                cache.put("manifests", keys[team], json.dumps(texts).encode())
+    finally:
+        SHARED.pop("manifest_groups", None)
     return {o.path: files[o.path] for o in objects}
 
 
