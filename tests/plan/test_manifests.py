@@ -136,14 +136,31 @@ parallel = manifests.validate_objects(objects, plan.kubernetes_version, jobs=2)
 manifests._problems_in_worker = check
 sequential = manifests.validate_objects(objects, plan.kubernetes_version, jobs=1)
 pids = set(open(sys.argv[2]).read().split())
+open(sys.argv[2], "w").close()
+dump = manifests._dump_group
+def dump_with_pid(team):
+    seen_file.write(f"{os.getpid()}\\n"); seen_file.flush()
+    return dump(team)
+manifests._dump_group = dump_with_pid
+texts = manifests.manifest_files(objects, jobs=2)
+dump_pids = set(open(sys.argv[2]).read().split())
+manifests._dump_group = dump
 print(json.dumps({"forked": forked and str(parent) not in pids and len(pids) >= 1,
-                  "same": parallel == sequential, "problems": len(parallel.problems)}))
+                  "same": parallel == sequential, "problems": len(parallel.problems),
+                  "texts forked": str(parent) not in dump_pids and len(dump_pids) >= 1,
+                  "same texts": texts == manifests.manifest_files(objects, jobs=1)}))
 """
 
 
 def test_validation_on_workers_matches_one_process(tmp_path):
     out = run_fresh_python(PARALLEL_VALIDATION, str(CONFIGS), str(tmp_path / "pids"))
-    assert out == {"forked": True, "same": True, "problems": 1}
+    assert out == {
+        "forked": True,
+        "same": True,
+        "problems": 1,
+        "texts forked": True,
+        "same texts": True,
+    }
 
 
 def test_cached_texts_and_verdicts_match_fresh_ones_and_follow_changes(prod, tmp_path):
