@@ -27,6 +27,7 @@ from compiler.ir import Pipeline, PlatformIR
 from compiler.plan.manifests import predictor_pod
 from compiler.policy.findings import Rule, Violation
 from compiler.policy.plan_view import (
+    HELM_RELEASE,
     KubeObject,
     PlanView,
     as_list,
@@ -144,7 +145,14 @@ def check(
     if pipelines is not None:
         facts = pipeline_facts(view.ir, pipelines, cache, jobs)
         for pipeline in view.ir.pipelines():
-            yield from _pipeline(pipeline, pipelines, facts)
+            text = pipelines.get(f"pipelines/{pipeline.team}/{pipeline.name}.yaml")
+            # a pipeline's violations follow from it and its compiled text (facts included)
+            yield from view.memo.recall(
+                "pipeline-violations",
+                (pipeline, text),
+                None,
+                lambda p=pipeline: tuple(_pipeline(p, pipelines, facts)),  # type: ignore[misc]
+            )
     for name, team in sorted(view.ir.teams.items()):
         if team.pipelines:
             missing = pod_defaults_missing(view, team.namespace)
@@ -491,11 +499,28 @@ def pod_defaults_missing(view: PlanView, namespace: str) -> str | None:
     found = view.namespaces.get(namespace)
     if found is None:
         return "the namespace is not in the plan"
+    candidates = [*view.kube("ClusterPolicy"), *view.kube("Policy", namespace)]
+    # what the answer reads: the namespace, the policies, the Helm releases
+    owners = (
+        found.resource,
+        *(obj.resource for obj in candidates),
+        *view.of_type(HELM_RELEASE),
+    )
+    return view.memo.recall(
+        "pod-defaults",
+        owners,
+        namespace,
+        lambda: _pod_defaults_missing(view, namespace, found, candidates),
+    )
+
+
+def _pod_defaults_missing(
+    view: PlanView, namespace: str, found: KubeObject, candidates: list[KubeObject]
+) -> str | None:
     labels = {**found.labels, "kubernetes.io/metadata.name": namespace}
     if KYVERNO_CHART not in view.helm_charts():
         return "Kyverno, which applies the pod-security defaults, is not installed"
     provided: set[str] = set()
-    candidates = [*view.kube("ClusterPolicy"), *view.kube("Policy", namespace)]
     for obj in candidates:
         if (obj.api_version, obj.kind) not in KYVERNO_POLICIES:
             continue
