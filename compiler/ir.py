@@ -15,7 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict
 
 from compiler.cache import BuildCache
-from compiler.canonical import canonical_json
+from compiler.canonical import canonical_json, canonical_json_around, nested_text
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
@@ -228,11 +228,11 @@ class PlatformIR(IRModel):
         if memo is None or not memo.resident:
             return canonical_json(self.model_dump(mode="json"))
         data = self.model_dump(mode="json", exclude={"teams"})
-        data["teams"] = {
-            name: memo.recall("team-json", team, None, partial(team.model_dump, mode="json"))
+        teams = {
+            name: memo.recall("team-json", team, None, partial(_rendered_team, team))
             for name, team in self.teams.items()
         }
-        return canonical_json(data)
+        return canonical_json_around(data, "teams", teams)
 
     def spec_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
@@ -253,3 +253,7 @@ def team_namespace(team: str) -> str:
 
 def team_service_account(team: str) -> str:
     return f"{team}-workload"
+
+
+def _rendered_team(team: Team) -> str:
+    return nested_text(team.model_dump(mode="json"), 2)

@@ -14,9 +14,11 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
-from compiler.canonical import canonical_json
+from compiler.cache import BuildCache
+from compiler.canonical import canonical_json, canonical_json_around, nested_text
 from compiler.plan.model import Plan, PlannedResource
 from compiler.plan.rules import (
     STATEFUL,
@@ -107,14 +109,20 @@ class PlanDiff:
     def destructive(self) -> list[Change]:
         return [c for c in self.changes if c.destructive]
 
-    def to_json(self) -> str:
-        data = {
+    def to_json(self, memo: BuildCache | None = None) -> str:
+        """changes.json. `memo`: a resident process's cache, which keeps the JSON objects of
+        changes it made before (changes are immutable)."""
+        data: dict[str, Any] = {
             "counts": {k: self.counts().get(k, 0) for k in KIND_ORDER},
             "destructive": len(self.destructive),
             "unchanged": self.unchanged,
-            "changes": [c.to_json() for c in self.changes],
         }
-        return canonical_json(data)
+        if memo is None or not memo.resident:
+            return canonical_json({**data, "changes": [c.to_json() for c in self.changes]})
+        rendered = [
+            memo.recall("change-json", c, None, partial(_rendered, c)) for c in self.changes
+        ]
+        return canonical_json_around(data, "changes", rendered)
 
 
 def _as_document(value: Any) -> Any:
@@ -223,15 +231,19 @@ def _destructive(base: PlannedResource, kind: ChangeKind) -> tuple[bool, str]:
     return False, ""
 
 
-def diff_plans(base: Plan, head: Plan) -> PlanDiff:
-    """Every change from `base` to `head`; components (pure grouping) are left out."""
+def diff_plans(base: Plan, head: Plan, memo: BuildCache | None = None) -> PlanDiff:
+    """Every change from `base` to `head`; components (pure grouping) are left out.
+
+    `memo`: a resident process's cache, which keeps the change of each pair of resources
+    that are the same objects as in its last build (comparing inputs is most of the cost)."""
+    recall = (memo or BuildCache(None)).recall
     before = {r.key: r for r in base.managed()}
     after = {r.key: r for r in head.managed()}
     result = PlanDiff()
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
         if old is None and new is not None:
-            result.changes.append(Change("create", key, new.type, new.name, new.spec))
+            result.changes.append(recall("create", new, None, partial(_created, new)))
         elif new is None and old is not None:
             destructive, reason = _destructive(old, "delete")
             result.changes.append(
@@ -247,7 +259,7 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
                 )
             )
         elif old is not None and new is not None:
-            change = compare(old, new)
+            change = recall("compare", (old, new), None, partial(compare, old, new))
             if change is None:
                 result.unchanged += 1
             else:
@@ -266,6 +278,14 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
     return result
 
 
+def _created(new: PlannedResource) -> Change:
+    return Change("create", new.key, new.type, new.name, new.spec)
+
+
 def empty_baseline(head: Plan) -> Plan:
     """A baseline with nothing in it: every resource of `head` is created."""
     return Plan(head.environment, head.target, head.project, head.stack, head.kubernetes_version)
+
+
+def _rendered(change: Change) -> str:
+    return nested_text(change.to_json(), 2)

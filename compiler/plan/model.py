@@ -6,10 +6,11 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from compiler.cache import BuildCache
-from compiler.canonical import canonical_json
+from compiler.canonical import canonical_json, canonical_json_around, nested_text
 from platform_iac.naming import SpecRef
 
 if TYPE_CHECKING:
@@ -122,13 +123,12 @@ class Plan:
         return [r for r in self.resources if r.kind != "component"]
 
     def to_json(self, memo: BuildCache | None = None) -> str:
-        """plan.json. `memo`: a resident process's cache, which keeps unchanged resources'
-        JSON objects."""
-        recall = (memo or BuildCache(None)).recall
+        """plan.json. `memo`: a resident process's cache, which keeps the rendered JSON of
+        unchanged resources."""
         by_type: dict[str, int] = {}
         for resource in self.managed():
             by_type[resource.type] = by_type.get(resource.type, 0) + 1
-        data = {
+        data: dict[str, Any] = {
             "schema_version": PLAN_SCHEMA_VERSION,
             "environment": self.environment,
             "target": self.target,
@@ -136,9 +136,13 @@ class Plan:
             "stack": self.stack,
             "kubernetes_version": self.kubernetes_version,
             "summary": {"resources": len(self.managed()), "by_type": by_type},
-            "resources": [recall("resource-json", r, None, r.to_json) for r in self.resources],
         }
-        return canonical_json(data)
+        if memo is None or not memo.resident:
+            return canonical_json({**data, "resources": [r.to_json() for r in self.resources]})
+        rendered = [
+            memo.recall("resource-json", r, None, partial(_rendered, r)) for r in self.resources
+        ]
+        return canonical_json_around(data, "resources", rendered)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -156,3 +160,7 @@ class Plan:
             kubernetes_version=data["kubernetes_version"],
             resources=tuple(PlannedResource.from_json(r) for r in data["resources"]),
         )
+
+
+def _rendered(resource: PlannedResource) -> str:
+    return nested_text(resource.to_json(), 2)

@@ -120,9 +120,9 @@ def plan_files(
         )
 
     started = time.perf_counter()
-    outcome.diff = diff_plans(baseline.plan or empty_baseline(plan), plan)
+    outcome.diff = diff_plans(baseline.plan or empty_baseline(plan), plan, options.cache)
     outcome.files["plan.json"] = plan.to_json(options.cache)
-    outcome.files["changes.json"] = outcome.diff.to_json()
+    outcome.files["changes.json"] = outcome.diff.to_json(options.cache)
     outcome.files.update(manifest_files(objects, options.cache, options.jobs))
     outcome.files["report.md"] = render_report(
         plan, ir, outcome.diff, baseline, outcome.validation, findings

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.canonical import canonical_json
+from compiler.canonical import canonical_json, canonical_json_around, nested_text
 
 keys = st.text(max_size=8)
 scalars = st.one_of(
@@ -38,3 +39,34 @@ def test_data_orjson_refuses_falls_back_to_the_same_layout():
 def test_small_floats_round_trip_exactly():
     value = {"lr": 1e-05, "eps": 1e-12}
     assert json.loads(canonical_json(value)) == value
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [],
+        {},
+        [{"b": [1, {"é": "ü"}], "a": {}}, {"q": None, "n": 1.5}, [], "text"],
+        {"zeta": {"x": [1, 2]}, "alpha": [], "mid": {"k": {"deep": [{"e": {}}]}}},
+    ],
+    ids=["empty-list", "empty-mapping", "list", "mapping"],
+)
+def test_rendered_members_assemble_into_the_same_bytes(members):
+    data = {"a": 1, "z": {"y": [True, None]}, "m": "middle"}
+    if isinstance(members, dict):
+        rendered: list[str] | dict[str, str] = {k: nested_text(v, 2) for k, v in members.items()}
+    else:
+        rendered = [nested_text(v, 2) for v in members]
+    assert canonical_json_around(data, "k", rendered) == canonical_json({**data, "k": members})
+
+
+def test_the_example_plan_and_ir_assemble_into_the_same_bytes(example_ir):
+    from compiler.cache import BuildCache
+    from compiler.plan.mocks import run_program
+
+    ir = example_ir("prod").ir
+    memo = BuildCache(None)
+    memo.keep_in_memory()
+    plan = run_program(ir)
+    assert ir.canonical_json(memo) == ir.canonical_json()
+    assert plan.to_json(memo) == plan.to_json()

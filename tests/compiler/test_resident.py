@@ -7,6 +7,7 @@ diagnostic (code, file, line, message) and the plan must be the same.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -115,20 +116,32 @@ def test_unchanged_teams_are_reused_and_changed_ones_are_not(configs, tmp_path):
     assert second.ir.teams["fraud"].quotas.cpu == 20000
 
 
-def test_a_resident_plan_equals_a_fresh_plan(configs, tmp_path):
+@pytest.mark.parametrize("against", ["nothing", "the first build"])
+def test_a_resident_plan_equals_a_fresh_plan(configs, tmp_path, against):
     from compiler.plan.outputs import plan_files
     from compiler.plan.report import Baseline
 
     cache = BuildCache.for_build(tmp_path / "build")
     cache.keep_in_memory()
     options = BuildOptions(cache=cache, jobs=1)
-    baseline = Baseline(label="none", plan=None, ir=None)
-    before = plan_files(resident_build(configs, ["env=prod"], cache), baseline, options=options)
-    edit(configs / "teams/fraud.yaml", '  cpu: "24"', '  cpu: "20"')
-    warm = resident_build(configs, ["env=prod"], cache)
-    resident = plan_files(warm, baseline, options=options).files
-    fresh = plan_files(load_platform(configs, ["env=prod"]), baseline).files
-    assert resident.keys() == fresh.keys()
-    assert [k for k in fresh if resident[k] != fresh[k]] == []
-    changed = sorted(k for k in fresh if before.files.get(k) != fresh[k])
-    assert "manifests/team-fraud.resourcequota.team-quota.yaml" in changed, changed
+    first = resident_build(configs, ["env=prod"], cache)
+    before = plan_files(first, Baseline(label="none", plan=None, ir=None), options=options)
+    baseline = (
+        Baseline(label="none", plan=None, ir=None)
+        if against == "nothing"
+        else Baseline(label="first", plan=before.plan, ir=first.ir)
+    )
+    plan_files(first, baseline, options=options)  # what the watch remembers from
+    for cpu in ("20", "22"):  # two rebuilds: the second reuses what the first remembered
+        old = '  cpu: "24"' if cpu == "20" else '  cpu: "20"'
+        edit(configs / "teams/fraud.yaml", old, f'  cpu: "{cpu}"')
+        warm = resident_build(configs, ["env=prod"], cache)
+        resident = plan_files(warm, baseline, options=options).files
+        fresh = plan_files(load_platform(configs, ["env=prod"]), baseline).files
+        assert resident.keys() == fresh.keys()
+        assert [k for k in fresh if resident[k] != fresh[k]] == []
+        changed = sorted(k for k in fresh if before.files.get(k) != fresh[k])
+        assert "manifests/team-fraud.resourcequota.team-quota.yaml" in changed, changed
+    if against == "the first build":  # the compare path ran: updated and unchanged ones
+        counts = json.loads(resident["changes.json"])
+        assert counts["counts"]["update"] >= 1 and counts["unchanged"] > 100, counts["counts"]
