@@ -8,9 +8,10 @@ inline. Every problem is collected; the IR is returned only when there is no err
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from compiler.cache import BuildCache, digest, file_digest
 from compiler.compose import TEAMS_DIR
@@ -784,43 +785,50 @@ def _context_key(spec: ParsedSpec) -> str:
     return digest("link-context", root, file_digest(shared))
 
 
-def _remembered_pipeline(
-    ln: _Linker,
-    memo: BuildCache,
-    context: str,
-    team: str,
-    tspec: TeamSpec,
-    name: str,
-    pspec: PipelineSpec,
-    pools: dict[str, NodePool],
-    root: RootSpec,
-) -> Pipeline | None:
-    """`_link_pipeline`, remembered by a resident process while the team's spec object and
-    the context are unchanged; its diagnostics are replayed."""
-
-    def compute() -> tuple[Pipeline | None, list[Diagnostic]]:
-        own = _Linker(ln.spec)
-        return _link_pipeline(own, team, tspec, name, pspec, pools, root), own.diags
-
-    pipeline, diags = memo.recall("link-pipeline", tspec, (team, name, context), compute)
-    ln.diags.extend(diags)
-    return pipeline
+T = TypeVar("T")
 
 
-def _link_team(
+def _remembered(
     ln: _Linker,
     memo: BuildCache | None,
-    context: str,
-    team: str,
-    tspec: TeamSpec,
-    root: RootSpec,
-    pools: dict[str, NodePool],
-    models: dict[str, Model],
-    models_by_team: dict[str, dict[str, Model]],
-    unresolved_ok: set[str],
-    org: str,
-    env: str,
-) -> Team:
+    stage: str,
+    owners: object | tuple[object, ...],
+    key: Hashable,
+    link_one: Callable[[_Linker], T],
+) -> T:
+    """`link_one` on its own linker, remembered by a resident process (`memo.recall`: the
+    same spec objects and key give the same result); its diagnostics are replayed."""
+
+    def compute() -> tuple[T, list[Diagnostic]]:
+        own = _Linker(ln.spec)
+        return link_one(own), own.diags
+
+    if memo is None:
+        return link_one(ln)
+    made, diags = memo.recall(stage, owners, key, compute)
+    ln.diags.extend(diags)
+    return made
+
+
+@dataclass(frozen=True)
+class _TeamContext:
+    """What linking a team reads besides the team itself."""
+
+    memo: BuildCache | None
+    key: str
+    """`_context_key` in a resident process: the root spec and the files outside teams/."""
+    root: RootSpec
+    pools: dict[str, NodePool]
+    models: dict[str, Model]
+    models_by_team: dict[str, dict[str, Model]]
+    unresolved_ok: set[str]
+    org: str
+    env: str
+
+
+def _link_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec) -> Team:
+    root, pools, models = ctx.root, ctx.pools, ctx.models
+    org, env, unresolved_ok = ctx.org, ctx.env, ctx.unresolved_ok
     for index, grant in enumerate(tspec.bucket_access):
         if grant.bucket not in root.buckets:
             ln.err(
@@ -831,12 +839,22 @@ def _link_team(
             )
     pipelines = {}
     for name, pspec in tspec.pipelines.items():
-        if memo is not None:
-            pipeline = _remembered_pipeline(
-                ln, memo, context, team, tspec, name, pspec, pools, root
-            )
-        else:
-            pipeline = _link_pipeline(ln, team, tspec, name, pspec, pools, root)
+        pipeline = _remembered(
+            ln,
+            ctx.memo,
+            "link-pipeline",
+            tspec,
+            (team, name, ctx.key),
+            partial(
+                _link_pipeline,
+                team=team,
+                tspec=tspec,
+                name=name,
+                spec=pspec,
+                pools=pools,
+                root=root,
+            ),
+        )
         if pipeline is not None:
             pipelines[name] = pipeline
     endpoints = {}
@@ -865,73 +883,31 @@ def _link_team(
         iam_role_name=role,
         bucket_access=tuple(tspec.bucket_access),
         pipelines=pipelines,
-        models=models_by_team.get(team, {}),
+        models=ctx.models_by_team.get(team, {}),
         endpoints=endpoints,
         source_files=ln.spec.composed.team_files.get(team, ()),
     )
 
 
-def _remembered_model(
-    ln: _Linker,
-    memo: BuildCache,
-    context: str,
-    team: str,
-    tspec: TeamSpec,
-    name: str,
-    mspec: ModelSpec,
-) -> Model:
-    """`_link_model`, remembered by a resident process while the team's spec is the same."""
-
-    def compute() -> tuple[Model, list[Diagnostic]]:
-        own = _Linker(ln.spec)
-        return _link_model(own, team, tspec, name, mspec), own.diags
-
-    model, diags = memo.recall("link-model", tspec, (team, name, context), compute)
-    ln.diags.extend(diags)
-    return model
-
-
-def _remembered_team(
-    ln: _Linker,
-    memo: BuildCache,
-    context: str,
-    team: str,
-    tspec: TeamSpec,
-    root: RootSpec,
-    pools: dict[str, NodePool],
-    models: dict[str, Model],
-    models_by_team: dict[str, dict[str, Model]],
-    unresolved_ok: set[str],
-    org: str,
-    env: str,
-) -> Team:
+def _remembered_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec) -> Team:
     """`_link_team`, remembered by a resident process: the same Team object (so what is
     derived from it can be remembered too) while the team's spec and models are the same
     objects and what its endpoints read of other teams' models is unchanged."""
     served = []
     for espec in tspec.endpoints.values():
-        model = models.get(espec.model)
+        model = ctx.models.get(espec.model)
         served.append(
-            (espec.model, espec.model in unresolved_ok, tuple(sorted(models)))
+            (espec.model, espec.model in ctx.unresolved_ok, tuple(sorted(ctx.models)))
             if model is None
             else (espec.model, model.name, model.team, model.registry_name, model.framework)
         )
-    own_models = tuple(models_by_team.get(team, {}).items())
+    own_models = tuple(ctx.models_by_team.get(team, {}).items())
     files = ln.spec.composed.team_files.get(team, ())
-    key = (team, context, tuple(served), tuple(name for name, _ in own_models), files)
+    key = (team, ctx.key, tuple(served), tuple(name for name, _ in own_models), files)
     owners = (tspec, *(model for _, model in own_models))
-
-    def compute() -> tuple[Team, list[Diagnostic]]:
-        own = _Linker(ln.spec)
-        made = _link_team(
-            own, memo, context, team, tspec, root, pools, models, models_by_team,
-            unresolved_ok, org, env,
-        )  # fmt: skip
-        return made, own.diags
-
-    made, diags = memo.recall("link-team", owners, key, compute)
-    ln.diags.extend(diags)
-    return made
+    return _remembered(
+        ln, ctx.memo, "link-team", owners, key, partial(_link_team, ctx=ctx, team=team, tspec=tspec)
+    )
 
 
 def link(
@@ -1006,10 +982,13 @@ def link(
                     key=True,
                 )
                 continue
-            model = (
-                _link_model(ln, team, tspec, name, mspec)
-                if memo is None
-                else _remembered_model(ln, memo, context, team, tspec, name, mspec)
+            model = _remembered(
+                ln,
+                memo,
+                "link-model",
+                tspec,
+                (team, name, context),
+                partial(_link_model, team=team, tspec=tspec, name=name, spec=mspec),
             )
             if model.registry_name in registry_names:
                 other_team, other = registry_names[model.registry_name]
@@ -1029,12 +1008,10 @@ def link(
     for name, model in models.items():
         models_by_team.setdefault(model.team, {})[name] = model
     teams: dict[str, Team] = {}
+    ctx = _TeamContext(memo, context, root, pools, models, models_by_team, unresolved_ok, org, env)
+    link_team = _link_team if memo is None else _remembered_team
     for team, tspec in spec.teams.items():
-        link_team = _link_team if memo is None else _remembered_team
-        teams[team] = link_team(
-            ln, memo, context, team, tspec, root, pools, models, models_by_team,  # type: ignore[arg-type]
-            unresolved_ok, org, env,
-        )  # fmt: skip
+        teams[team] = link_team(ln, ctx, team, tspec)
     _check_capacity(ln, spec.teams, pools)
     _check_inline_credentials(ln)
 

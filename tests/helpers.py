@@ -55,3 +55,13 @@ def run_fresh_python(script: str, *argv: str, timeout: float = 600) -> Any:
         timeout=timeout,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by its POSIX path relative to it: two builds compare equal
+    only when they hold the same files with the same bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

@@ -91,10 +91,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_common_args(parser)
     add_build_args(parser)
+    add_base_arg(parser)
+    parser.set_defaults(func=run)
+
+
+def add_base_arg(parser: argparse.ArgumentParser, when: str = "") -> None:
     parser.add_argument(
         "--base",
         metavar="REF|DIR",
         help="baseline: a git revision whose configs/ are planned, or an earlier build folder "
-        "with plan.json (default: the merge base of HEAD with main)",
+        f"with plan.json (default: the merge base of HEAD with main){when}",
     )
-    parser.set_defaults(func=run)

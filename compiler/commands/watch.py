@@ -100,16 +100,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from compiler.commands.plan import add_base_arg
+
     parser = sub.add_parser(
         "watch", help="plan ENV, then again whenever configs/ or steps' code change (Ctrl-C stops)"
     )
     add_common_args(parser)
     add_build_args(parser)
-    parser.add_argument(
-        "--base",
-        metavar="REF|DIR",
-        help="baseline, as for `mlplat plan` (resolved once, when watching starts)",
-    )
+    add_base_arg(parser, "; resolved once, when watching starts")
     parser.add_argument(
         "--interval",
         type=float,

@@ -6,18 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from compiler.cli import main
 from tests.conftest import CONFIGS, REPO
-
-
-def build_bytes(build: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(build).as_posix(): p.read_bytes()
-        for p in sorted(build.rglob("*"))
-        if p.is_file()
-    }
+from tests.helpers import tree_bytes
 
 
 def test_ir_is_byte_identical_across_processes_and_locations(tmp_path):
@@ -53,7 +45,7 @@ def test_ir_is_byte_identical_across_processes_and_locations(tmp_path):
             env=env,
             capture_output=True,
         )
-        outputs.append(build_bytes(build / "prod"))
+        outputs.append(tree_bytes(build / "prod"))
     assert outputs[0] == outputs[1]
     assert "ir.json" in outputs[0]
 
@@ -62,5 +54,5 @@ def test_recompiling_in_process_gives_the_same_bytes(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     for name in ("a", "b"):
         assert main(["compile", "--env", "local", "--build-dir", str(tmp_path / name)]) == 0
-    assert build_bytes(tmp_path / "a" / "local") == build_bytes(tmp_path / "b" / "local")
-    assert build_bytes(tmp_path / "a" / "local")  # not vacuous
+    assert tree_bytes(tmp_path / "a" / "local") == tree_bytes(tmp_path / "b" / "local")
+    assert tree_bytes(tmp_path / "a" / "local")  # not vacuous

@@ -14,16 +14,9 @@ import pytest
 from compiler.buildout import update_tree, write_tree
 from compiler.cache import BuildCache
 from compiler.watch import changed_paths, forget_modules, snapshot, wait_for_change
+from tests.helpers import tree_bytes
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 # --- change detection --------------------------------------------------------------------
@@ -91,13 +84,13 @@ def test_update_tree_writes_only_what_changed_and_removes_what_went(tmp_path):
     untouched = os.stat(target / "a.txt").st_ino
     second = {"a.txt": "a", "deep/b.txt": "B", "new/d.txt": "d"}
     assert update_tree(target, second, first) == 3  # b rewritten, d written, c removed
-    assert tree(target) == {k: v.encode() for k, v in second.items()}
+    assert tree_bytes(target) == {k: v.encode() for k, v in second.items()}
     assert os.stat(target / "a.txt").st_ino == untouched
     assert not (target / "gone").exists()
     # the digest list stays right: a later full write still shares unchanged files
     write_tree(target, second)
     assert os.stat(target / "a.txt").st_ino == untouched
-    assert tree(target) == {k: v.encode() for k, v in second.items()}
+    assert tree_bytes(target) == {k: v.encode() for k, v in second.items()}
 
 
 def test_update_tree_refuses_paths_outside_the_folder(tmp_path):
@@ -184,7 +177,7 @@ def test_watch_rebuilds_after_each_change_like_a_fresh_plan(configs, tmp_path):
         fraud = configs / "teams" / "fraud.yaml"
         fraud.write_text(fraud.read_text().replace('  cpu: "24"', '  cpu: "20"'))
         assert _read_line(watch).startswith(f"ok: wrote {build}/prod/")
-        written = tree(build / "prod")
+        written = tree_bytes(build / "prod")
         fraud.write_text(fraud.read_text().replace("runtime: sklearn", "runtime: sklearm"))
         assert _read_line(watch) == "failed: specs invalid; fix them and save, build/ is unchanged"
         _, err = watch.communicate(timeout=60)
@@ -192,7 +185,7 @@ def test_watch_rebuilds_after_each_change_like_a_fresh_plan(configs, tmp_path):
         watch.kill()
     assert watch.returncode == 1
     assert "teams/fraud.yaml:80:14: error[E104]: 'sklearm' is not a valid runtime" in err, err
-    assert tree(build / "prod") == written  # the failed build wrote nothing
+    assert tree_bytes(build / "prod") == written  # the failed build wrote nothing
     # the same edit (cpu 20) planned by a fresh process gives the same bytes
     fraud.write_text(fraud.read_text().replace("runtime: sklearm", "runtime: sklearn"))
     fresh = tmp_path / "fresh"
@@ -201,4 +194,4 @@ def test_watch_rebuilds_after_each_change_like_a_fresh_plan(configs, tmp_path):
         cwd=configs, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert tree(fresh / "prod") == written
+    assert tree_bytes(fresh / "prod") == written
