@@ -30,6 +30,7 @@ Progress = Callable[[str], None]
 _PROGRAM_CODE = (
     "platform_iac",
     "compiler/plan/mocks.py",
+    "compiler/plan/pulumi_speedups.py",
     "compiler/plan/model.py",
     "compiler/ir.py",
     "schemas",
