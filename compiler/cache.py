@@ -19,7 +19,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Hashable, Iterable
-from functools import cache
+from functools import cache, partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,6 +91,10 @@ def file_digest(paths: Iterable[Path]) -> str:
     return digest([(str(path), _one_file(str(path))) for path in paths])
 
 
+def _dump_digest(model: Any) -> str:
+    return digest(model.model_dump(mode="json"))
+
+
 DAY = 24 * 3600
 MAX_AGE_DAYS = 30
 """Entries not read or written for this long are deleted; a hit refreshes an entry's age."""
@@ -104,40 +108,31 @@ class BuildCache:
         self._root = str(folder) if folder is not None else ""
         self.hits = 0
         self.misses = 0
-        self._memory: dict[tuple[str, str], tuple[int, Any]] | None = None
-        self._recalled: dict[tuple[str, tuple[int, ...], Hashable], tuple[int, Any, Any]] | None = (
+        self._memory: dict[tuple[str, tuple[int, ...], Hashable], tuple[int, Any, Any]] | None = (
             None
         )
+        """A resident process's memory: (stage, owners' ids, key) → (build that last used
+        it, the owners, the value). Entries decoded from the cache have no owners."""
         self._generation = 0
 
     def keep_in_memory(self) -> None:
-        """Remember decoded entries between builds of this process (`mlplat watch`): an
-        unchanged team then costs a dictionary lookup instead of a file read and a decode."""
+        """Remember decoded entries and derived results between builds of this process
+        (`mlplat watch`): an unchanged team then costs dictionary lookups instead of file
+        reads, decodes and recomputation."""
         if self._memory is None:
             self._memory = {}
-            self._recalled = {}
 
     def begin_build(self) -> None:
         self._generation += 1
 
     def end_build(self) -> int:
-        """Forget what this build did not use (what the last build used stays); returns how
-        many entries were dropped."""
-        if self._memory is None or self._recalled is None:
+        """Forget what this build did not use; returns how many entries were dropped."""
+        if self._memory is None:
             return 0
-        stale = [k for k, (used, _) in self._memory.items() if used != self._generation]
-        for key in stale:
-            del self._memory[key]
-        old = [k for k, (used, _, _) in self._recalled.items() if used != self._generation]
-        for held in old:
-            del self._recalled[held]
-        return len(stale) + len(old)
-
-    def keep(self, stage: str, key: str, value: Any) -> None:
-        """Remember what `load` would decode from an entry just `put` (resident process only),
-        so the next build reuses this very object."""
-        if self._memory is not None:
-            self._memory[(stage, key)] = (self._generation, value)
+        stale = [slot for slot, (used, _, _) in self._memory.items() if used != self._generation]
+        for slot in stale:
+            del self._memory[slot]
+        return len(stale)
 
     def recall(
         self,
@@ -150,40 +145,44 @@ class BuildCache:
         `owners` (compared by identity: an unchanged team keeps its spec objects between
         builds, and a remembered entry keeps them alive) and `key` (everything else the
         computation reads, by value). Without memory, just `compute()`."""
-        if self._recalled is None:
+        if self._memory is None:
             return compute()
         held = owners if isinstance(owners, tuple) else (owners,)
         slot = (stage, tuple(map(id, held)), key)
-        found = self._recalled.get(slot)
+        found = self._memory.get(slot)
         if found is not None and all(a is b for a, b in zip(found[1], held, strict=True)):
-            self._recalled[slot] = (self._generation, found[1], found[2])
+            self._memory[slot] = (self._generation, found[1], found[2])
             return found[2]
         value = compute()
-        self._recalled[slot] = (self._generation, held, value)
+        self._memory[slot] = (self._generation, held, value)
         return value
+
+    def dump_digest(self, model: Any) -> str:
+        """`digest` of a pydantic model's JSON dump, remembered per object by a resident
+        process (IR objects are immutable)."""
+        return self.recall("dump-digest", model, None, partial(_dump_digest, model))
 
     def load(self, stage: str, key: str, decode: Callable[[bytes], T]) -> T | None:
         """`get`, decoded. In a resident process the decoded value is remembered and shared
         between builds: callers must never mutate it. Keys are content hashes, so a
         remembered value can only be served for exactly the inputs it was made from."""
-        if self._memory is not None:
-            found = self._memory.get((stage, key))
-            if found is not None:
-                self._memory[(stage, key)] = (self._generation, found[1])
-                self.hits += 1
-                return found[1]
+        slot = (stage, (), key)
+        if self._memory is not None and (found := self._memory.get(slot)) is not None:
+            self._memory[slot] = (self._generation, (), found[2])
+            self.hits += 1
+            return found[2]
         data = self.get(stage, key)
         if data is None:
             return None
         value = decode(data)
         if self._memory is not None:
-            self._memory[(stage, key)] = (self._generation, value)
+            self._memory[slot] = (self._generation, (), value)
         return value
 
     @property
     def resident(self) -> bool:
         """Whether results are remembered between builds of this process (`recall`)."""
-        return self._recalled is not None
+        return self._memory is not None
 
     @property
     def enabled(self) -> bool:
@@ -253,7 +252,11 @@ class BuildCache:
         self.hits += 1
         return data
 
-    def put(self, stage: str, key: str, data: bytes) -> None:
+    def put(self, stage: str, key: str, data: bytes, decoded: Any = None) -> None:
+        """Store `data`; a resident process also remembers `decoded` (what `load` would
+        decode from it), so the next build reuses that very object."""
+        if self._memory is not None and decoded is not None:
+            self._memory[(stage, (), key)] = (self._generation, (), decoded)
         if self.folder is None:
             return
         path = self._path(stage, key)

@@ -10,9 +10,14 @@ shortest round-trip form (`1e-05` is written `0.00001`).
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
+
+if TYPE_CHECKING:
+    from compiler.cache import BuildCache
 
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
@@ -26,28 +31,43 @@ def canonical_json(data: Any) -> str:
 
 _SLOT = "\x01mlplat-slot\x01"
 _SLOT_TEXT = orjson.dumps(_SLOT).decode("utf-8")
+M = TypeVar("M")
 
 
-def nested_text(value: Any, depth: int = 1) -> str:
-    """`value`'s canonical JSON as it appears inside a container at `depth` (no newline)."""
-    return canonical_json(value).rstrip("\n").replace("\n", "\n" + "  " * depth)
+def canonical_json_with(
+    data: dict[str, Any],
+    key: str,
+    members: Sequence[M] | Mapping[str, M],
+    to_json: Callable[[M], Any],
+    memo: BuildCache | None = None,
+) -> str:
+    """`canonical_json` of `data` with `key` holding `members` as JSON (a list, or a mapping).
 
-
-def canonical_json_around(data: dict[str, Any], key: str, items: list[str] | dict[str, str]) -> str:
-    """`canonical_json(data)` when `data[key]` is a list or a mapping whose members are
-    already rendered by `nested_text(member, depth=2)`.
-
-    A resident process (`mlplat watch`) keeps the rendered members of plan.json, ir.json and
-    changes.json between builds and renders only the changed ones (tested equal to
-    `canonical_json` in tests/compiler/test_canonical.py).
+    A resident process (`mlplat watch`, `memo.resident`) remembers each member's rendered
+    text while the member is the same object, so plan.json, ir.json and changes.json are
+    assembled from the texts of unchanged members and only the changed ones are rendered
+    (byte-identical to one dump: tests/compiler/test_canonical.py).
     """
-    if not items:
-        members = "[]" if isinstance(items, list) else "{}"
-    elif isinstance(items, list):
-        members = "[\n    " + ",\n    ".join(items) + "\n  ]"
+    if memo is None or not memo.resident:
+        if isinstance(members, Mapping):
+            return canonical_json({**data, key: {k: to_json(v) for k, v in members.items()}})
+        return canonical_json({**data, key: [to_json(m) for m in members]})
+
+    def text(member: M) -> str:
+        return memo.recall(f"json-{key}", member, None, partial(_nested_text, to_json, member))
+
+    if not members:
+        inner = "{}" if isinstance(members, Mapping) else "[]"
+    elif isinstance(members, Mapping):
+        rows = (f"{orjson.dumps(k).decode('utf-8')}: {text(members[k])}" for k in sorted(members))
+        inner = "{\n    " + ",\n    ".join(rows) + "\n  }"
     else:
-        rows = (f"{orjson.dumps(name).decode('utf-8')}: {items[name]}" for name in sorted(items))
-        members = "{\n    " + ",\n    ".join(rows) + "\n  }"
-    text = canonical_json({**data, key: _SLOT})
-    assert text.count(_SLOT_TEXT) == 1, "the slot marker appears in the data"
-    return text.replace(_SLOT_TEXT, members, 1)
+        inner = "[\n    " + ",\n    ".join(text(m) for m in members) + "\n  ]"
+    outer = canonical_json({**data, key: _SLOT})
+    assert outer.count(_SLOT_TEXT) == 1, "the slot marker appears in the data"
+    return outer.replace(_SLOT_TEXT, inner, 1)
+
+
+def _nested_text(to_json: Callable[[M], Any], member: M) -> str:
+    """A member's canonical JSON as it appears two levels deep (no trailing newline)."""
+    return canonical_json(to_json(member)).rstrip("\n").replace("\n", "\n    ")

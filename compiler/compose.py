@@ -519,8 +519,7 @@ def _clean_teams(
                 "spec": spec.model_dump_json(),
                 "credentials": [[list(p), w] for p, w in found],
             }
-            cache.put("teams", keys[name], json.dumps(entry).encode())
-            cache.keep("teams", keys[name], (spec, tuple(found)))
+            cache.put("teams", keys[name], json.dumps(entry).encode(), (spec, tuple(found)))
     # one order whichever teams came from the cache: diagnostics are reported in it
     return {name: clean[name] for name in loadable if name in clean}
 

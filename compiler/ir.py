@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from functools import partial
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from compiler.cache import BuildCache
-from compiler.canonical import canonical_json, canonical_json_around, nested_text
+from compiler.canonical import canonical_json_with
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
@@ -225,14 +224,8 @@ class PlatformIR(IRModel):
         """The byte-stable dump: sorted keys, two-space indent, trailing newline.
 
         `memo`: a resident process's cache, which keeps each unchanged team's dump."""
-        if memo is None or not memo.resident:
-            return canonical_json(self.model_dump(mode="json"))
         data = self.model_dump(mode="json", exclude={"teams"})
-        teams = {
-            name: memo.recall("team-json", team, None, partial(_rendered_team, team))
-            for name, team in self.teams.items()
-        }
-        return canonical_json_around(data, "teams", teams)
+        return canonical_json_with(data, "teams", self.teams, _dump, memo)
 
     def spec_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
@@ -255,5 +248,5 @@ def team_service_account(team: str) -> str:
     return f"{team}-workload"
 
 
-def _rendered_team(team: Team) -> str:
-    return nested_text(team.model_dump(mode="json"), 2)
+def _dump(model: BaseModel) -> Any:
+    return model.model_dump(mode="json")

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.build import BuildOptions
-from compiler.cache import REPO
 from compiler.frontend import FrontendResult, load_platform
 from compiler.ir import PlatformIR
 
@@ -61,17 +60,13 @@ def changed_paths(before: Snapshot, after: Snapshot) -> list[str]:
 
 
 def team_code_roots(ir: PlatformIR | None) -> set[Path]:
-    """Top-level packages of the repository that hold python steps' code."""
-    roots: set[Path] = set()
+    """The folders of the step code the compiled pipelines ship (the files their cache keys
+    read, `kfp_backend.compile.team_code_files`)."""
     if ir is None:
-        return roots
-    for pipeline in ir.pipelines():
-        for step in pipeline.steps.values():
-            if step.python is not None:
-                package = step.python.function.split(":", 1)[0].split(".", 1)[0]
-                if (REPO / package).is_dir():
-                    roots.add(REPO / package)
-    return roots
+        return set()
+    from compiler.kfp_backend.compile import team_code_files
+
+    return {path.parent for pipeline in ir.pipelines() for path in team_code_files(pipeline)}
 
 
 def forget_modules(paths: Iterable[str]) -> list[str]:

@@ -95,7 +95,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"watch: waiting for changes under {', '.join(sorted(map(str, session.roots)))}"
         )
         seen, changes = wait_for_change(lambda: session.roots, seen, args.interval)
-        if forget_modules(changes) or any(p.endswith(".py") for p in changes):
+        if any(p.endswith(".py") for p in changes):  # step code edited, added or removed
+            forget_modules(changes)
             forget_code_layout()
 
 

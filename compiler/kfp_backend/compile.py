@@ -14,7 +14,7 @@ from kfp.dsl.graph_component import GraphComponent
 
 from compiler.cache import REPO, BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.diagnostics import Diagnostic
-from compiler.ir import NodePool, Pipeline, PlatformIR
+from compiler.ir import Pipeline, PlatformIR
 from compiler.kfp_backend.pipeline import assemble, build_pipeline, pipeline_root, resolve_steps
 from compiler.kfp_backend.pipeline_text import compiled_text
 from compiler.kfp_backend.problems import REPORT_HINT, Locate, Problem, pipeline_path
@@ -67,17 +67,13 @@ def forget_code_layout() -> None:
     _module_files.cache_clear()
 
 
-def _team_code_files(pipeline: Pipeline) -> list[Path]:
+def team_code_files(pipeline: Pipeline) -> list[Path]:
     """Source files of the python step functions a pipeline ships (and their packages)."""
     files: set[str] = set()
     for step in pipeline.steps.values():
         if step.python is not None:
             files.update(_module_files(str(REPO), step.python.function.split(":", 1)[0]))
     return [Path(p) for p in sorted(files)]
-
-
-def _pool_digest(pool: NodePool) -> str:
-    return digest(pool.model_dump(mode="json"))
 
 
 def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = None) -> str:
@@ -88,11 +84,11 @@ def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = 
     memo = cache or BuildCache(None)
     names = sorted({step.node_pool for step in pipeline.steps.values()})
     pools = tuple(
-        (name, memo.recall("pool-digest", pool, None, functools.partial(_pool_digest, pool)))
+        (name, memo.dump_digest(pool))
         for name in names
         if (pool := ir.node_pools.get(name)) is not None
     )
-    files = file_digest(_team_code_files(pipeline))  # step code may change under a watch
+    files = file_digest(team_code_files(pipeline))  # step code may change under a watch
     root = pipeline_root(ir, pipeline)
 
     def compute() -> str:

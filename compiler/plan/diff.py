@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, Literal
 
 from compiler.cache import BuildCache
-from compiler.canonical import canonical_json, canonical_json_around, nested_text
+from compiler.canonical import canonical_json_with
 from compiler.plan.model import Plan, PlannedResource
 from compiler.plan.rules import (
     STATEFUL,
@@ -117,12 +117,7 @@ class PlanDiff:
             "destructive": len(self.destructive),
             "unchanged": self.unchanged,
         }
-        if memo is None or not memo.resident:
-            return canonical_json({**data, "changes": [c.to_json() for c in self.changes]})
-        rendered = [
-            memo.recall("change-json", c, None, partial(_rendered, c)) for c in self.changes
-        ]
-        return canonical_json_around(data, "changes", rendered)
+        return canonical_json_with(data, "changes", self.changes, Change.to_json, memo)
 
 
 def _as_document(value: Any) -> Any:
@@ -285,7 +280,3 @@ def _created(new: PlannedResource) -> Change:
 def empty_baseline(head: Plan) -> Plan:
     """A baseline with nothing in it: every resource of `head` is created."""
     return Plan(head.environment, head.target, head.project, head.stack, head.kubernetes_version)
-
-
-def _rendered(change: Change) -> str:
-    return nested_text(change.to_json(), 2)

@@ -256,6 +256,15 @@ def _problems_in_worker(index: int) -> tuple[int, list[tuple[str, str]] | None]:
     return index, validation_problems(manifest, kubernetes_version)
 
 
+def _verdicts_key(
+    checks: list[tuple[str, dict[str, Any], str]],
+    members: list[int],
+    kubernetes_version: str,
+    tool: dict[str, str],
+) -> str:
+    return digest("k8s-validate", [checks[i][:2] for i in members], kubernetes_version, tool)
+
+
 def validate_objects(
     objects: Iterable[KubeObject],
     kubernetes_version: str,
@@ -297,9 +306,7 @@ def validate_objects(
             "k8s-validate-key",
             tuple(sources[i] for i in members),
             kubernetes_version,
-            lambda members=members: digest(  # type: ignore[misc]
-                "k8s-validate", [checks[i][:2] for i in members], kubernetes_version, tool
-            ),
+            partial(_verdicts_key, checks, members, kubernetes_version, tool),
         )
         for team, members in groups.items()
         if cache.enabled

@@ -6,11 +6,10 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from compiler.cache import BuildCache
-from compiler.canonical import canonical_json, canonical_json_around, nested_text
+from compiler.canonical import canonical_json_with
 from platform_iac.naming import SpecRef
 
 if TYPE_CHECKING:
@@ -137,12 +136,7 @@ class Plan:
             "kubernetes_version": self.kubernetes_version,
             "summary": {"resources": len(self.managed()), "by_type": by_type},
         }
-        if memo is None or not memo.resident:
-            return canonical_json({**data, "resources": [r.to_json() for r in self.resources]})
-        rendered = [
-            memo.recall("resource-json", r, None, partial(_rendered, r)) for r in self.resources
-        ]
-        return canonical_json_around(data, "resources", rendered)
+        return canonical_json_with(data, "resources", self.resources, PlannedResource.to_json, memo)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -160,7 +154,3 @@ class Plan:
             kubernetes_version=data["kubernetes_version"],
             resources=tuple(PlannedResource.from_json(r) for r in data["resources"]),
         )
-
-
-def _rendered(resource: PlannedResource) -> str:
-    return nested_text(resource.to_json(), 2)

@@ -57,13 +57,7 @@ def platform_key(ir: PlatformIR) -> str:
 
 def team_key(ir: PlatformIR, team: str, platform: str, cache: BuildCache | None = None) -> str:
     """A team's fragment key; a resident process remembers the hash of an unchanged team."""
-    spec = ir.teams[team]
-    memo = cache or BuildCache(None)
-    return digest(
-        "plan-team",
-        platform,
-        memo.recall("team-digest", spec, None, lambda: digest(spec.model_dump(mode="json"))),
-    )
+    return digest("plan-team", platform, (cache or BuildCache(None)).dump_digest(ir.teams[team]))
 
 
 def _weight(ir: PlatformIR, team: str) -> int:
@@ -154,12 +148,12 @@ def plan_program(
                 platform, by_team = _split(registered)
                 if platform_part is None:
                     platform_part = tuple(PlannedResource.from_json(r) for r in platform)
-                    cache.put("plan", pkey, json.dumps(platform).encode())
-                    cache.keep("plan", pkey, platform_part)
+                    cache.put("plan", pkey, json.dumps(platform).encode(), platform_part)
                 for team in by_team.keys() & set(todo):
                     team_parts[team] = tuple(PlannedResource.from_json(r) for r in by_team[team])
-                    cache.put("plan", keys[team], json.dumps(by_team[team]).encode())
-                    cache.keep("plan", keys[team], team_parts[team])
+                    cache.put(
+                        "plan", keys[team], json.dumps(by_team[team]).encode(), team_parts[team]
+                    )
         finally:
             SHARED.pop("plan_ir", None)
         for team in todo:

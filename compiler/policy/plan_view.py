@@ -12,7 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from compiler.cache import BuildCache
@@ -174,7 +174,7 @@ class PlanView:
     def kube_objects(self) -> list[KubeObject]:
         recall = self.memo.recall
         return [
-            recall("kube-object", r, None, lambda r=r: KubeObject.of(r))  # type: ignore[misc]
+            recall("kube-object", r, None, partial(KubeObject.of, r))
             for r in self.plan.resources
             if r.is_kubernetes_object and not r.type.endswith("Patch")
         ]

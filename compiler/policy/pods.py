@@ -18,6 +18,7 @@ import fnmatch
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import yaml
@@ -151,7 +152,7 @@ def check(
                 "pipeline-violations",
                 (pipeline, text),
                 None,
-                lambda p=pipeline: tuple(_pipeline(p, pipelines, facts)),  # type: ignore[misc]
+                partial(_violations_of, pipeline, pipelines, facts),
             )
     for name, team in sorted(view.ir.teams.items()):
         if team.pipelines:
@@ -315,7 +316,7 @@ def pipeline_facts(
         if text is None:
             continue
         keys[relpath] = (
-            cache.recall("facts-key", text, None, lambda text=text: _facts_key(text))  # type: ignore[misc]
+            cache.recall("facts-key", text, None, partial(_facts_key, text))
             if cache.enabled
             else ""
         )
@@ -334,6 +335,12 @@ def pipeline_facts(
     finally:
         SHARED.pop("pod_pipelines", None)
     return facts
+
+
+def _violations_of(
+    pipeline: Pipeline, files: Mapping[str, str | bytes], facts_of: Mapping[str, dict[str, Any]]
+) -> tuple[Violation, ...]:
+    return tuple(_pipeline(pipeline, files, facts_of))
 
 
 def _pipeline(
