@@ -8,15 +8,17 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kfp import compiler
 from kfp.dsl.graph_component import GraphComponent
 
+from compiler import pod_facts
 from compiler.cache import REPO, BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.diagnostics import Diagnostic
 from compiler.ir import Pipeline, PlatformIR
 from compiler.kfp_backend.pipeline import assemble, build_pipeline, pipeline_root, resolve_steps
-from compiler.kfp_backend.pipeline_text import compiled_text
+from compiler.kfp_backend.pipeline_text import compiled_documents
 from compiler.kfp_backend.problems import REPORT_HINT, Locate, Problem, pipeline_path
 from compiler.kfp_backend.schedule import recurring_run_json, schedule_problems
 from compiler.workers import SHARED, map_unordered
@@ -35,13 +37,19 @@ def schedule_path(pipeline: Pipeline) -> str:
 
 def to_yaml(graph: GraphComponent) -> str:
     """kfp's compiled YAML of a built pipeline (kfp writes only to files; see pipeline_text)."""
-    text = compiled_text(graph)
-    if text is not None:
-        return text
+    return compiled(graph)[0]
+
+
+def compiled(graph: GraphComponent) -> tuple[str, list[dict[str, Any]] | None]:
+    """`to_yaml`, and the documents it dumps when they were in hand (not on kfp's stock path,
+    which only writes a file)."""
+    found = compiled_documents(graph)
+    if found is not None:
+        return found
     with tempfile.TemporaryDirectory(prefix="mlplat-kfp-") as folder:
         target = Path(folder) / "pipeline.yaml"
         compiler.Compiler().compile(pipeline_func=graph, package_path=str(target))
-        return target.read_text(encoding="utf-8")
+        return target.read_text(encoding="utf-8"), None
 
 
 def compile_pipeline(ir: PlatformIR, pipeline: Pipeline) -> str:
@@ -105,23 +113,20 @@ def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = 
     return memo.recall("pipeline-key", pipeline, (pools, root, files), compute)
 
 
-def _compile_one(
-    task: tuple[Pipeline, str | None],
-) -> tuple[tuple[str, str], dict[str, str], list[Problem]]:
-    """One pipeline's files, or its problems; runs in a worker (the IR comes from SHARED).
+Compiled = tuple[tuple[str, str], dict[str, str], list[Problem], dict[str, Any] | None]
 
-    The worker stores what it compiled in the cache itself, so only small results travel back.
-    """
-    pipeline, key = task
+
+def _compile_one(pipeline: Pipeline) -> Compiled:
+    """One pipeline's files and its pods' facts (compiler/pod_facts.py), or its problems;
+    runs in a worker (the IR comes from SHARED)."""
     ir: PlatformIR = SHARED["kfp_ir"]
-    cache: BuildCache = SHARED["kfp_cache"]
     ident = (pipeline.team, pipeline.name)
     components, problems = resolve_steps(pipeline)
     problems = [*schedule_problems(pipeline), *problems]
     if problems:
-        return ident, {}, problems
+        return ident, {}, problems, None
     try:
-        text = to_yaml(assemble(ir, pipeline, components))
+        text, documents = compiled(assemble(ir, pipeline, components))
     except Exception as exc:
         rejected = Problem(
             "E212",
@@ -129,13 +134,24 @@ def _compile_one(
             pipeline_path(pipeline),
             REPORT_HINT,
         )
-        return ident, {}, [rejected]
+        return ident, {}, [rejected], None
     files = {package_path(pipeline): text}
     if pipeline.schedule is not None:
         files[schedule_path(pipeline)] = recurring_run_json(pipeline, package_path(pipeline))
-    if key is not None:
-        cache.put("kfp", key, json.dumps(files).encode())
-    return ident, files, []
+    facts = None if documents is None else pod_facts.facts_of_documents(documents)
+    return ident, files, [], facts
+
+
+def _store(
+    cache: BuildCache, key: str, produced: dict[str, str], facts: dict[str, Any] | None
+) -> None:
+    """Cache a pipeline's files, and its pods' facts under its text's digest, where the
+    security baseline looks them up (compiler/policy/pods.py)."""
+    cache.put("kfp", key, json.dumps(produced).encode())
+    if facts is not None:
+        text = next(t for path, t in produced.items() if path.endswith(".yaml"))
+        data = json.dumps(facts, sort_keys=True).encode()
+        cache.put(pod_facts.STAGE, pod_facts.facts_key(text), data, facts)
 
 
 def compile_all(
@@ -166,16 +182,16 @@ def compile_all(
             files.update(cached)
     if len(pipelines) > len(todo):
         progress(f"{len(pipelines) - len(todo)} of {len(pipelines)} pipelines unchanged (cached)")
-    SHARED["kfp_ir"], SHARED["kfp_cache"] = ir, cache
-    tasks = [(p, keys.get((p.team, p.name))) for p in todo]
+    SHARED["kfp_ir"] = ir
     try:
-        results = map_unordered(_compile_one, tasks, jobs, min_batch=8)
-        for done, ((team, name), produced, problems) in enumerate(results, start=1):
-            progress(f"compiling pipeline {team}/{name} ({done}/{len(todo)})")
+        results = map_unordered(_compile_one, todo, jobs, min_batch=8)
+        for done, (ident, produced, problems, facts) in enumerate(results, start=1):
+            progress(f"compiling pipeline {ident[0]}/{ident[1]} ({done}/{len(todo)})")
             diagnostics.extend(problem.diagnostic(locate) for problem in problems)
             files.update(produced)
+            if ident in keys and produced:
+                _store(cache, keys[ident], produced, facts)
     finally:
         SHARED.pop("kfp_ir", None)
-        SHARED.pop("kfp_cache", None)
     diagnostics.sort(key=lambda d: (d.span.file, d.span.line, d.span.col, d.code))
     return dict(sorted(files.items())), diagnostics

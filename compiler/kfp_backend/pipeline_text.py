@@ -68,6 +68,13 @@ def _downloads_to_workspace(spec: dict[str, Any]) -> bool:
 
 def compiled_text(graph: GraphComponent) -> str | None:
     """What `Compiler().compile(graph, "x.yaml")` writes, or None to let it write a file."""
+    compiled = compiled_documents(graph)
+    return None if compiled is None else compiled[0]
+
+
+def compiled_documents(graph: GraphComponent) -> tuple[str, list[dict[str, Any]]] | None:
+    """`compiled_text` and the documents it is the YAML of (plain data: the pipeline spec,
+    then the platform spec when there is one), or None to let kfp write a file."""
     if not _enabled:
         return None
     with type_utils.TypeCheckManager(enable=True):
@@ -90,4 +97,4 @@ def compiled_text(graph: GraphComponent) -> str | None:
     text = out.getvalue()
     if not text.isascii() or "\r" in text:
         return None
-    return text
+    return text, documents

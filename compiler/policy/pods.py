@@ -10,6 +10,8 @@ other restricted fields come from the Kyverno policy that completes pods in team
 (platform_iac/pod_security.py). So for steps the baseline checks runAsNonRoot and resources
 in the compiled spec, and (S607) that the plan installs Kyverno, labels the team namespace
 and holds a policy that fills in every other field Pod Security `restricted` requires.
+What a compiled pipeline says about its pods comes from compiler/pod_facts.py (derived while
+compiling, looked up here by the text's digest; parsed only when the cache lacks them).
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import yaml
-
-from compiler.cache import BuildCache, digest
+from compiler.cache import BuildCache
 from compiler.ir import Pipeline, PlatformIR
 from compiler.plan.manifests import predictor_pod
+from compiler.pod_facts import STAGE as FACTS_STAGE
+from compiler.pod_facts import facts_key, facts_of_text
 from compiler.policy.findings import Rule, Violation
 from compiler.policy.plan_view import (
     HELM_RELEASE,
@@ -40,11 +42,6 @@ from compiler.policy.plan_view import (
 from compiler.workers import SHARED, map_unordered
 from compiler.yaml_source import Path_
 from platform_iac.naming import ENDPOINT_LABEL
-
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 SECCOMP_PROFILES = frozenset({"RuntimeDefault", "Localhost"})
 ALLOWED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
@@ -254,49 +251,12 @@ def _template(t: PodTemplate) -> Iterator[Violation]:
 # --- pipeline steps (compiled KFP specs) --------------------------------------------------
 
 
-def _documents(text: str | bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    docs = [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict)]
-    spec = docs[0] if docs else {}
-    platform = next((d for d in docs[1:] if "platforms" in d), {})
-    return spec, platform
-
-
-def _executors(spec: dict[str, Any], dag: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(task name, executor label) of every task, through sub-DAGs."""
-    components = spec.get("components") or {}
-    for task, body in (dag.get("tasks") or {}).items():
-        component = components.get(dig(body, "componentRef", "name")) or {}
-        if "dag" in component:
-            yield from _executors(spec, component["dag"])
-        elif component.get("executorLabel"):
-            yield str(task), str(component["executorLabel"])
-
-
 PARALLEL_MIN_PIPELINES = 64
 """Below this many unparsed pipelines, forking workers costs more than it saves."""
 
 
-def _facts_key(text: str | bytes) -> str:
-    return digest("kfp-pod-facts", text if isinstance(text, str) else text.decode())
-
-
-def _facts(text: str | bytes) -> dict[str, Any]:
-    """What the checks read from a compiled pipeline: each task's executor, its security
-    context and its resources."""
-    spec, platform = _documents(text)
-    kubernetes = dig(platform, "platforms", "kubernetes", "deploymentSpec", "executors") or {}
-    executors = dig(spec, "deploymentSpec", "executors") or {}
-    return {
-        "tasks": dict(_executors(spec, dig(spec, "root", "dag") or {})),
-        "security": {label: dig(kubernetes, label, "securityContext") or {} for label in executors},
-        "resources": {
-            label: dig(executors, label, "container", "resources") or {} for label in executors
-        },
-    }
-
-
 def _facts_in_worker(relpath: str) -> tuple[str, dict[str, Any]]:
-    return relpath, _facts(SHARED["pod_pipelines"][relpath])
+    return relpath, facts_of_text(SHARED["pod_pipelines"][relpath])
 
 
 def pipeline_facts(
@@ -316,11 +276,9 @@ def pipeline_facts(
         if text is None:
             continue
         keys[relpath] = (
-            cache.recall("facts-key", text, None, partial(_facts_key, text))
-            if cache.enabled
-            else ""
+            cache.recall("facts-key", text, None, partial(facts_key, text)) if cache.enabled else ""
         )
-        cached = cache.load("policy", keys[relpath], json.loads)
+        cached = cache.load(FACTS_STAGE, keys[relpath], json.loads)
         if cached is not None:
             facts[relpath] = dict(cached)
     todo = sorted(keys.keys() - facts.keys())
@@ -331,7 +289,7 @@ def pipeline_facts(
         ):
             facts[relpath] = found
             if cache.enabled:
-                cache.put("policy", keys[relpath], json.dumps(found, sort_keys=True).encode())
+                cache.put(FACTS_STAGE, keys[relpath], json.dumps(found, sort_keys=True).encode())
     finally:
         SHARED.pop("pod_pipelines", None)
     return facts

@@ -1,0 +1,64 @@
+"""Pod facts of compiled pipelines: derived while compiling, equal to parsing the text, and
+looked up by the security baseline instead of parsed again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.generate_org import generate
+from compiler import pod_facts
+from compiler.build import BuildOptions, compile_files
+from compiler.cache import BuildCache
+from compiler.frontend import FrontendResult, load_platform
+from compiler.policy import pods
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def organisations(tmp_path_factory: pytest.TempPathFactory) -> list[FrontendResult]:
+    generated = generate(tmp_path_factory.mktemp("org") / "configs", teams=6, seed=11)
+    found = [load_platform(ROOT / "configs", ["env=prod"]), load_platform(generated, [])]
+    assert all(result.ok for result in found)
+    return found
+
+
+def _compiled(result: FrontendResult, cache: BuildCache) -> dict[str, str]:
+    files = compile_files(result, options=BuildOptions(cache=cache)).files
+    return {path: str(text) for path, text in files.items() if path.startswith("pipelines/")}
+
+
+def test_facts_derived_while_compiling_equal_the_parsed_text(
+    organisations: list[FrontendResult], tmp_path: Path
+) -> None:
+    checked = 0
+    for number, result in enumerate(organisations):
+        cache = BuildCache(tmp_path / f"cache{number}")
+        for path, text in _compiled(result, cache).items():
+            if not path.endswith(".schedule.json"):
+                stored = cache.load(pod_facts.STAGE, pod_facts.facts_key(text), json.loads)
+                assert stored == pod_facts.facts_of_text(text), path
+                assert stored["tasks"] and stored["security"] and stored["resources"], path
+                checked += 1
+    assert checked == sum(len(list(r.ir.pipelines())) for r in organisations if r.ir) > 20
+
+
+def test_the_baseline_looks_facts_up_instead_of_parsing(
+    organisations: list[FrontendResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = organisations[1]
+    assert result.ir is not None
+    cache = BuildCache(tmp_path / "cache")
+    files = _compiled(result, cache)
+    parsed = pods.pipeline_facts(result.ir, files)  # no cache: every text parsed
+
+    def no_parsing(text: str | bytes) -> dict[str, object]:
+        raise AssertionError("a compiled pipeline was parsed again")
+
+    monkeypatch.setattr(pods, "facts_of_text", no_parsing)
+    assert pods.pipeline_facts(result.ir, files, BuildCache(tmp_path / "cache")) == parsed
+    with pytest.raises(AssertionError, match="parsed again"):
+        pods.pipeline_facts(result.ir, files)  # the spy would see a parse
