@@ -5,18 +5,26 @@ reads, the source of the code that produces it (`code_fingerprint`), and the ver
 the libraries involved. A change to any of them changes the key, so a stale entry can never
 be served; unused entries are simply never read again, and entries unused for
 `MAX_AGE_DAYS` are pruned (at most once a day, by the commands that build: `mlplat validate`
-stays free of that walk).
+stays free of that work).
 
-Layout: `build/.cache/<stage>/<key[:2]>/<key>`, written atomically (temp file + rename), so
-concurrent processes and interrupted runs leave either a complete entry or none.
+Storage: one SQLite database, `build/.cache/entries.sqlite` (write-ahead log, one
+transaction per entry), so concurrent processes and interrupted runs leave either a complete
+entry or none. A cold build of a large organisation stores over ten thousand entries: as
+files, creating them cost seconds of system time on these machines; as rows, a fraction of
+that, and a warm build opens one file instead of thousands. Each process opens its own
+connection (a forked worker never uses its parent's). A cache that cannot be read or
+written only costs time, never correctness.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import shutil
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from functools import cache, partial
@@ -100,12 +108,102 @@ MAX_AGE_DAYS = 30
 """Entries not read or written for this long are deleted; a hit refreshes an entry's age."""
 
 
+DATABASE = "entries.sqlite"
+
+
+class _Store:
+    """The entries of one cache folder in SQLite, one connection per process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / DATABASE
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self._inherited: list[sqlite3.Connection] = []
+        self._unavailable = 0
+        """The process that could not open the database: it stops trying."""
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS entries (stage TEXT NOT NULL, key TEXT NOT NULL, "
+                "data BLOB NOT NULL, used REAL NOT NULL, PRIMARY KEY (stage, key))"
+            )
+        except sqlite3.DatabaseError:
+            connection.close()
+            raise
+        return connection
+
+    def connection(self) -> sqlite3.Connection:
+        """This process's connection. One inherited through fork is kept open but unused:
+        SQLite connections must not cross a fork, and closing it in the child could disturb
+        the parent's locks."""
+        pid = os.getpid()
+        if self._connection is None or self._pid != pid:
+            if self._unavailable == pid:
+                raise sqlite3.OperationalError(f"cannot open {self.path}")
+            if self._connection is not None:
+                self._inherited.append(self._connection)
+                self._connection = None
+            try:
+                try:
+                    self._connection = self._open()
+                except sqlite3.DatabaseError:
+                    # not a database (a damaged file): start an empty one
+                    self.path.unlink(missing_ok=True)
+                    self._connection = self._open()
+            except (sqlite3.Error, OSError):
+                self._unavailable = pid
+                raise
+            self._pid = pid
+        return self._connection
+
+    def get(self, stage: str, key: str) -> tuple[bytes, float] | None:
+        with self._lock:
+            row = (
+                self.connection()
+                .execute("SELECT data, used FROM entries WHERE stage = ? AND key = ?", (stage, key))
+                .fetchone()
+            )
+        return None if row is None else (bytes(row[0]), float(row[1]))
+
+    def put(self, stage: str, key: str, data: bytes, now: float) -> None:
+        with self._lock:
+            self.connection().execute(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", (stage, key, data, now)
+            )
+
+    def touch(self, stage: str, key: str, now: float) -> None:
+        with self._lock:
+            self.connection().execute(
+                "UPDATE entries SET used = ? WHERE stage = ? AND key = ?", (now, stage, key)
+            )
+
+    def count(self, stage: str | None) -> int:
+        query, args = "SELECT COUNT(*) FROM entries", ()
+        if stage is not None:
+            query, args = query + " WHERE stage = ?", (stage,)
+        with self._lock:
+            return int(self.connection().execute(query, args).fetchone()[0])
+
+    def prune(self, cutoff: float) -> int:
+        with self._lock:
+            cursor = self.connection().execute("DELETE FROM entries WHERE used < ?", (cutoff,))
+        return max(0, cursor.rowcount)
+
+
 class BuildCache:
     """Get and put bytes by (stage, key). A cache without a folder stores nothing."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
-        self._root = str(folder) if folder is not None else ""
+        self._store = _Store(folder) if folder is not None else None
         self.hits = 0
         self.misses = 0
         self._memory: dict[tuple[str, tuple[int, ...], Hashable], tuple[int, Any, Any]] | None = (
@@ -214,58 +312,50 @@ class BuildCache:
         return removed
 
     def prune(self, now: float | None = None) -> int:
-        """Delete entries (and abandoned temp files) older than `MAX_AGE_DAYS`."""
-        if self.folder is None or not self.folder.is_dir():
+        """Delete entries older than `MAX_AGE_DAYS`, and the per-file layout of earlier
+        versions (`<stage>/<key[:2]>/<key>` folders)."""
+        if self._store is None or self.folder is None or not self.folder.is_dir():
             return 0
         cutoff = (time.time() if now is None else now) - MAX_AGE_DAYS * DAY
-        removed = 0
-        for stage in self.folder.iterdir():
-            if not stage.is_dir():
-                continue
-            for path in stage.glob("*/*"):
-                try:
-                    if path.stat().st_mtime < cutoff:
-                        path.unlink()
-                        removed += 1
-                except OSError:
-                    pass  # another process pruned it first
-        return removed
+        for legacy in self.folder.iterdir():
+            if legacy.is_dir():
+                shutil.rmtree(legacy, ignore_errors=True)
+        try:
+            return self._store.prune(cutoff)
+        except (sqlite3.Error, OSError):
+            return 0
 
-    def _path(self, stage: str, key: str) -> str:
-        """A string, not a Path: a large build looks up tens of thousands of entries."""
-        assert self.folder is not None
-        return os.path.join(self._root, stage, key[:2], key)
+    def entries(self, stage: str | None = None) -> int:
+        """How many entries the cache holds (of one stage, or all)."""
+        if self._store is None:
+            return 0
+        try:
+            return self._store.count(stage)
+        except (sqlite3.Error, OSError):
+            return 0
 
     def get(self, stage: str, key: str) -> bytes | None:
-        if self.folder is None:
+        if self._store is None:
             return None
-        path = self._path(stage, key)
         try:
-            with open(path, "rb") as entry:
-                data = entry.read()
-                age = time.time() - os.fstat(entry.fileno()).st_mtime
-            if age > DAY:
-                os.utime(path)  # in use: keep it from being pruned
-        except OSError:
+            found = self._store.get(stage, key)
+            if found is not None and time.time() - found[1] > DAY:
+                self._store.touch(stage, key, time.time())  # in use: keep it from being pruned
+        except (sqlite3.Error, OSError):
+            found = None
+        if found is None:
             self.misses += 1
             return None
         self.hits += 1
-        return data
+        return found[0]
 
     def put(self, stage: str, key: str, data: bytes, decoded: Any = None) -> None:
         """Store `data`; a resident process also remembers `decoded` (what `load` would
         decode from it), so the next build reuses that very object."""
         if self._memory is not None and decoded is not None:
             self._memory[(stage, (), key)] = (self._generation, (), decoded)
-        if self.folder is None:
+        if self._store is None:
             return
-        path = self._path(stage, key)
-        try:
-            folder = os.path.dirname(path)
-            os.makedirs(folder, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temp, path)
-        except OSError:
-            pass  # a cache that cannot be written only costs time, never correctness
+        # a cache that cannot be written only costs time, never correctness
+        with contextlib.suppress(sqlite3.Error, OSError):
+            self._store.put(stage, key, data, time.time())

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import time
+from pathlib import Path
 
-from compiler.cache import DAY, MAX_AGE_DAYS, BuildCache
+from compiler.cache import DATABASE, DAY, MAX_AGE_DAYS, BuildCache
 from compiler.cli import build_options
+
+
+def _database(cache: BuildCache) -> sqlite3.Connection:
+    assert cache.folder is not None
+    return sqlite3.connect(cache.folder / DATABASE, isolation_level=None)
 
 
 def _age(cache: BuildCache, stage: str, key: str, days: float) -> None:
     then = time.time() - days * DAY
-    os.utime(cache._path(stage, key), (then, then))
+    with _database(cache) as db:
+        db.execute("UPDATE entries SET used = ? WHERE stage = ? AND key = ?", (then, stage, key))
+
+
+def _stored(cache: BuildCache, stage: str, key: str) -> bool:
+    """Whether the entry is in the database (without reading it, which refreshes it)."""
+    with _database(cache) as db:
+        query = "SELECT 1 FROM entries WHERE stage = ? AND key = ?"
+        return db.execute(query, (stage, key)).fetchone() is not None
 
 
 def test_entries_unused_for_a_month_are_pruned_and_recent_ones_kept(tmp_path):
@@ -39,9 +54,9 @@ def test_builds_prune_at_most_once_a_day(tmp_path):
     cache.put("plan", "bb-old", b"y")
     _age(cache, "plan", "bb-old", MAX_AGE_DAYS + 1)
     build_options(args)
-    assert os.path.exists(cache._path("plan", "bb-old"))  # not pruned again the same day
+    assert _stored(cache, "plan", "bb-old")  # not pruned again the same day
     assert cache.prune_daily(now=time.time() + DAY + 1) == 1
-    assert not os.path.exists(cache._path("plan", "bb-old"))
+    assert not _stored(cache, "plan", "bb-old")
 
 
 def test_a_disabled_cache_stores_and_prunes_nothing(tmp_path):
@@ -58,5 +73,66 @@ def test_validate_does_not_walk_the_cache(tmp_path):
     cache.put("teams", "aa-old", b"x")
     _age(cache, "teams", "aa-old", MAX_AGE_DAYS + 1)
     cache_of(argparse.Namespace(build_dir=str(tmp_path), no_cache=False))
-    assert os.path.exists(cache._path("teams", "aa-old"))
+    assert _stored(cache, "teams", "aa-old")
     assert not (tmp_path / ".cache" / ".pruned").exists()
+
+
+def test_entries_live_in_one_database_file(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / ".cache")
+    for number in range(50):
+        cache.put("kfp", f"{number:02x}-key", b"x" * number)
+    assert cache.get("kfp", "31-key") == b"x" * 49
+    assert cache.get("plan", "31-key") is None  # stages are separate
+    assert cache.entries("kfp") == cache.entries() == 50 and cache.entries("plan") == 0
+    cache.put("kfp", "31-key", b"new")
+    assert BuildCache(tmp_path / ".cache").get("kfp", "31-key") == b"new"  # another process
+    assert sorted(p.name for p in (tmp_path / ".cache").iterdir() if p.is_file())[0] == DATABASE
+    assert not [p for p in (tmp_path / ".cache").iterdir() if p.is_dir()]
+
+
+def test_a_forked_worker_uses_its_own_connection(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / ".cache")
+    cache.put("kfp", "parent", b"p")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        code = 0
+        try:
+            assert cache.get("kfp", "parent") == b"p"
+            cache.put("kfp", "child", b"c")
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.get("kfp", "child") == b"c"  # the parent's connection still works
+    cache.put("kfp", "after", b"a")
+    assert BuildCache(tmp_path / ".cache").get("kfp", "after") == b"a"
+
+
+def test_a_damaged_database_is_replaced_by_an_empty_one(tmp_path: Path) -> None:
+    folder = tmp_path / ".cache"
+    folder.mkdir()
+    (folder / DATABASE).write_bytes(b"this is not a database" * 100)
+    cache = BuildCache(folder)
+    assert cache.get("kfp", "aa") is None
+    cache.put("kfp", "aa", b"x")
+    assert BuildCache(folder).get("kfp", "aa") == b"x"
+
+
+def test_a_cache_that_cannot_be_created_only_costs_time(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    cache = BuildCache(tmp_path / "file" / ".cache")
+    cache.put("kfp", "aa", b"x")
+    assert cache.get("kfp", "aa") is None
+    assert cache.misses == 1 and cache.prune() == 0
+
+
+def test_pruning_removes_the_per_file_layout_of_earlier_versions(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / ".cache")
+    cache.put("kfp", "aa", b"x")
+    legacy = tmp_path / ".cache" / "kfp" / "aa"
+    legacy.mkdir(parents=True)
+    (legacy / "aa-entry").write_bytes(b"old")
+    cache.prune()
+    assert not (tmp_path / ".cache" / "kfp").exists()
+    assert cache.get("kfp", "aa") == b"x"

@@ -176,8 +176,8 @@ def test_cached_texts_and_verdicts_match_fresh_ones_and_follow_changes(prod, tmp
         assert manifest_files(objects, cache) == fresh_files
         assert validate_objects(objects, prod.kubernetes_version, cache) == fresh_report
     teams = {o.resource.spec.team or "" for o in objects}
-    entries = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
-    assert len(entries) == 2 * len(teams) and len(teams) == 4
+    assert cache.entries("manifests") == cache.entries("k8s-validate") == len(teams) == 4
+    assert cache.entries() == 2 * len(teams)
 
     path = "manifests/team-fraud.networkpolicy.default-deny.yaml"
     changed = [
