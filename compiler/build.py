@@ -37,17 +37,32 @@ def compile_files(
     result: FrontendResult,
     progress: Progress = lambda _m: None,
     options: BuildOptions | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> CompileOutcome:
-    """Every compile output of one environment, in memory (relative path → content)."""
+    """Every compile output of one environment, in memory (relative path → content).
+
+    While the pipelines compile on the workers, this process writes ir.json and runs
+    `meanwhile` (work of the caller that does not need the compiled pipelines)."""
     assert result.ir is not None
+    ir = result.ir
     options = options or BuildOptions()
     progress("loading the Kubeflow Pipelines SDK ...")
     from compiler.kfp_backend import compile_all  # imports kfp: only when compiling
 
     outcome = CompileOutcome(target=Path())
-    outcome.files["ir.json"] = result.ir.canonical_json(options.cache)
+
+    def alongside() -> None:
+        outcome.files["ir.json"] = ir.canonical_json(options.cache)
+        if meanwhile is not None:
+            meanwhile()
+
     pipelines, diagnostics = compile_all(
-        result.ir, result.sources.locate, progress, cache=options.cache, jobs=options.jobs
+        ir,
+        result.sources.locate,
+        progress,
+        cache=options.cache,
+        jobs=options.jobs,
+        meanwhile=alongside,
     )
     outcome.files.update(pipelines)
     outcome.diagnostics.extend(diagnostics)

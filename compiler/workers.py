@@ -47,13 +47,28 @@ def fork_safe() -> bool:
 
 
 def map_unordered(
-    function: Callable[[T], R], tasks: Sequence[T], jobs: int, *, min_batch: int = 2
+    function: Callable[[T], R],
+    tasks: Sequence[T],
+    jobs: int,
+    *,
+    min_batch: int = 2,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Iterator[R]:
-    """Results of `function` over `tasks`, in parallel when it pays; order not guaranteed."""
+    """Results of `function` over `tasks`, in parallel when it pays; order not guaranteed.
+
+    `meanwhile` is work of this process that the tasks do not need: it runs once the workers
+    have started (so this process is not idle while they run, and its work does not wait for
+    them), or first when the tasks run here. It must not fork.
+    """
     if jobs <= 1 or len(tasks) < min_batch or not fork_safe():
+        if meanwhile is not None:
+            meanwhile()
         yield from map(function, tasks)
         return
     context = multiprocessing.get_context("fork")
     chunk = max(1, len(tasks) // (jobs * 8))
     with context.Pool(processes=min(jobs, len(tasks)), initializer=gc.freeze) as pool:
-        yield from pool.imap_unordered(function, tasks, chunksize=chunk)
+        results = pool.imap_unordered(function, tasks, chunksize=chunk)
+        if meanwhile is not None:
+            meanwhile()
+        yield from results

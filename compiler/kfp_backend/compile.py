@@ -161,11 +161,13 @@ def compile_all(
     *,
     cache: BuildCache | None = None,
     jobs: int = 1,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[dict[str, str], list[Diagnostic]]:
     """Every pipeline of the IR, with diagnostics instead of raising.
 
     Pipelines whose inputs are unchanged come from `cache`; the rest compile on `jobs`
-    worker processes. The result is the same bytes whichever way a pipeline was produced.
+    worker processes, while this process runs `meanwhile` (see `workers.map_unordered`).
+    The result is the same bytes whichever way a pipeline was produced.
     """
     cache = cache or BuildCache(None)
     files: dict[str, str] = {}
@@ -184,7 +186,7 @@ def compile_all(
         progress(f"{len(pipelines) - len(todo)} of {len(pipelines)} pipelines unchanged (cached)")
     SHARED["kfp_ir"] = ir
     try:
-        results = map_unordered(_compile_one, todo, jobs, min_batch=8)
+        results = map_unordered(_compile_one, todo, jobs, min_batch=8, meanwhile=meanwhile)
         for done, (ident, produced, problems, facts) in enumerate(results, start=1):
             progress(f"compiling pipeline {ident[0]}/{ident[1]} ({done}/{len(todo)})")
             diagnostics.extend(problem.diagnostic(locate) for problem in problems)
