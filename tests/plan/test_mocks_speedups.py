@@ -207,3 +207,38 @@ def test_urns_and_aliases_resolve_to_the_stock_values() -> None:
     run_program(ir_for("prod"), program=program)
     assert len(resolved) == 5
     assert all(fast == stock and fast.startswith("urn:pulumi:") for fast, stock in resolved)
+
+
+def test_monitor_calls_run_inline_without_a_thread_pool(monkeypatch):
+    """The fast path sends no call through an executor thread; the stock path does (so
+    this check can fail)."""
+    import concurrent.futures
+
+    submitted: list[object] = []
+    original = concurrent.futures.ThreadPoolExecutor.submit
+
+    def counting(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        submitted.append(fn)
+        return original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", counting)
+    ir = ir_for("prod")
+    fast = run_program(ir)
+    assert submitted == []
+    stock = run_program(ir, speedups=False)
+    assert len(submitted) >= len(stock.resources)
+    assert fast.to_json() == stock.to_json()
+
+
+def test_collect_false_leaves_the_collector_paused_for_a_worker_that_exits():
+    import gc
+
+    ir = ir_for("local")
+    assert gc.isenabled()
+    try:
+        run_program(ir, collect=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    run_program(ir)
+    assert gc.isenabled()
