@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from compiler.build import BuildOptions, compile_files
@@ -22,7 +23,7 @@ from compiler.plan.manifests import (
 )
 from compiler.plan.model import Plan
 from compiler.plan.report import Baseline, PolicyFinding, render_report
-from compiler.plan.sharded import plan_or_failure
+from compiler.plan.sharded import plan_or_failure, prefetch
 from compiler.policy.security import baseline_findings, is_policy_finding
 
 Progress = Callable[[str], None]
@@ -81,7 +82,10 @@ def plan_files(
     outcome = PlanOutcome(target=Path())
     started = time.perf_counter()
     options = options or BuildOptions()
-    compiled = compile_files(result, progress, options)
+    # while the pipelines compile on the workers, load what the program's workers will need
+    compiled = compile_files(
+        result, progress, options, meanwhile=partial(prefetch, ir, options.cache, options.jobs)
+    )
     outcome.files.update(compiled.files)
     outcome.diagnostics.extend(compiled.diagnostics)
     outcome.seconds["compile"] = time.perf_counter() - started

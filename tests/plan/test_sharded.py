@@ -144,3 +144,52 @@ def test_a_failing_program_becomes_one_p101_diagnostic(monkeypatch):
         "<command line>:1:1: error[P101]: the platform program failed for environment "
         "'local': RuntimeError: node pool 'gpu' has no subnets"
     )
+
+
+def test_a_shard_travels_as_the_json_of_each_fragment(example_ir, monkeypatch):
+    """What a worker sends back decodes to the resources of its run, team by team."""
+    from compiler.plan.mocks import run_program
+
+    ir = example_ir("prod").ir
+    teams = sorted(ir.teams)[:2]
+    monkeypatch.setitem(sharded.SHARED, "plan_ir", ir)
+    fragments = sharded._run_shard(teams)
+    assert [team for team, _ in fragments] == [None, *teams]
+    decoded = [r for _, data in fragments for r in sharded._resources(data)]
+    run = run_program(sharded.with_teams(ir, teams))
+    assert sorted(decoded, key=lambda r: r.key) == sorted(run.resources, key=lambda r: r.key)
+    assert all(r.spec.team == team for team, data in fragments for r in sharded._resources(data))
+
+
+PREFETCH = """
+import json, sys
+from pathlib import Path
+from compiler.cache import BuildCache
+from compiler.frontend import load_platform
+from compiler.plan import sharded
+from compiler.plan.mocks import run_program
+ir = load_platform(sys.argv[2], []).ir
+cache = BuildCache(Path(sys.argv[1]))
+if sys.argv[3] == "cached":
+    sharded.plan_program(ir, cache)  # the platform's fragment is cached now
+    before = set(sys.modules)
+    sharded.prefetch(ir, cache, jobs=2)
+    print(json.dumps({"loaded": len(set(sys.modules) - before)}))
+else:
+    sharded.prefetch(ir, cache, jobs=2)
+    before = set(sys.modules)
+    run_program(sharded.with_teams(ir, sorted(ir.teams)))
+    print(json.dumps({"loaded": len(set(sys.modules) - before)}))
+"""
+
+
+@pytest.mark.e2e
+def test_prefetch_loads_what_the_workers_will_load_and_only_for_a_cold_platform(tmp_path):
+    configs = generate(tmp_path / "configs", teams=6, seed=3)
+    cold = run_fresh_python(PREFETCH, str(tmp_path / "cold"), str(configs), "cold")
+    assert cold == {"loaded": 0}  # a run of every team after it loads no module
+    warm = run_fresh_python(PREFETCH, str(tmp_path / "warm"), str(configs), "cached")
+    assert warm == {"loaded": 0}  # nothing run, nothing loaded
+    not_loaded = PREFETCH.replace("sharded.plan_program(ir, cache)", "pass")
+    unprepared = run_fresh_python(not_loaded, str(tmp_path / "x"), str(configs), "cached")
+    assert unprepared["loaded"] > 100  # cold: prefetch itself loads them (the check sees it)
