@@ -186,7 +186,7 @@ class _Store:
             )
 
     def count(self, stage: str | None) -> int:
-        query, args = "SELECT COUNT(*) FROM entries", ()
+        query, args = "SELECT COUNT(*) FROM entries", tuple[str, ...]()
         if stage is not None:
             query, args = query + " WHERE stage = ?", (stage,)
         with self._lock:
