@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -105,10 +105,14 @@ def _dump_group(team: str) -> tuple[str, dict[str, str]]:
 
 
 def manifest_files(
-    objects: Iterable[KubeObject], cache: BuildCache | None = None, jobs: int = 1
+    objects: Iterable[KubeObject],
+    cache: BuildCache | None = None,
+    jobs: int = 1,
+    meanwhile: Callable[[], object] | None = None,
 ) -> dict[str, str]:
     """Each object as a YAML file; a team's texts are reused from `cache` when unchanged,
-    the others are written on `jobs` cores (≈ 0.2 ms per object)."""
+    the others are written on `jobs` cores (≈ 0.2 ms per object) while this process runs
+    `meanwhile`."""
     objects = list(objects)
     cache = cache or BuildCache(None)
     groups = _by_team(objects)
@@ -134,7 +138,7 @@ def manifest_files(
     try:
         objects_todo = sum(len(groups[team]) for team in todo)
         parallel = jobs if objects_todo >= PARALLEL_MIN_OBJECTS else 1
-        for team, texts in map_unordered(_dump_group, todo, parallel):
+        for team, texts in map_unordered(_dump_group, todo, parallel, meanwhile=meanwhile):
             files.update(texts)
             if team in keys:
                 cache.put("manifests", keys[team], json.dumps(texts).encode())
@@ -270,14 +274,17 @@ def validate_objects(
     kubernetes_version: str,
     cache: BuildCache | None = None,
     jobs: int = 1,
+    meanwhile: Callable[[], object] | None = None,
 ) -> ValidationReport:
-    """Strict schema validation of every object; verdicts are computed on `jobs` cores and
-    cached by the content of each team's objects."""
+    """Strict schema validation of every object; verdicts are computed on `jobs` cores (while
+    this process runs `meanwhile`) and cached by the content of each team's objects."""
     report = ValidationReport(kubernetes_version)
     try:
         import kubernetes_validate  # noqa: F401  - the schemas ship with it
     except ImportError:
         report.skipped = "kubernetes-validate is not installed (pip install kubernetes-validate)"
+        if meanwhile is not None:
+            meanwhile()
         return report
     tool = versions("kubernetes-validate", "jsonschema")
     cache = cache or BuildCache(None)
@@ -320,7 +327,7 @@ def validate_objects(
     SHARED["k8s_validate"] = [(manifest, kubernetes_version) for _, manifest, _ in checks]
     try:
         for index, found in map_unordered(
-            _problems_in_worker, todo, jobs, min_batch=PARALLEL_MIN_OBJECTS
+            _problems_in_worker, todo, jobs, min_batch=PARALLEL_MIN_OBJECTS, meanwhile=meanwhile
         ):
             verdicts[index] = found
     finally:

@@ -108,8 +108,14 @@ def plan_files(
     progress("validating Kubernetes manifests ...")
     started = time.perf_counter()
     objects = kubernetes_objects(plan)
+
+    def compare() -> None:  # while the workers check the manifests
+        outcome.diff = diff_plans(baseline.plan or empty_baseline(plan), plan, options.cache)
+        outcome.files["plan.json"] = plan.to_json(options.cache)
+        outcome.files["changes.json"] = outcome.diff.to_json(options.cache)
+
     outcome.validation = validate_objects(
-        objects, ir.platform.kubernetes_version, options.cache, options.jobs
+        objects, ir.platform.kubernetes_version, options.cache, options.jobs, meanwhile=compare
     )
     outcome.seconds["manifests"] = time.perf_counter() - started
     for problem in outcome.validation.problems:
@@ -124,13 +130,13 @@ def plan_files(
         )
 
     started = time.perf_counter()
-    outcome.diff = diff_plans(baseline.plan or empty_baseline(plan), plan, options.cache)
-    outcome.files["plan.json"] = plan.to_json(options.cache)
-    outcome.files["changes.json"] = outcome.diff.to_json(options.cache)
-    outcome.files.update(manifest_files(objects, options.cache, options.jobs))
-    outcome.files["report.md"] = render_report(
-        plan, ir, outcome.diff, baseline, outcome.validation, findings
-    )
+    validation, diff = outcome.validation, outcome.diff
+    assert diff is not None
+
+    def review() -> None:  # while the workers write the manifests' YAML
+        outcome.files["report.md"] = render_report(plan, ir, diff, baseline, validation, findings)
+
+    outcome.files.update(manifest_files(objects, options.cache, options.jobs, meanwhile=review))
     outcome.seconds["report"] = time.perf_counter() - started
     return outcome
 
