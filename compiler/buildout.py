@@ -48,51 +48,89 @@ def _safe_relative(rel: str) -> PurePosixPath:
     return path
 
 
-def write_tree(target: Path, files: Mapping[str, bytes | str]) -> None:
-    """Replace folder ``target`` by exactly ``files`` (relative POSIX path → content)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _recover(target)
-    previous: dict[str, list[str | int]] = {}
-    digests_path = _digest_file(target)
-    if target.is_dir() and digests_path.is_file():
-        try:
-            previous = json.loads(digests_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = {}
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
-    digests: dict[str, list[str | int]] = {}
-    try:
-        made: set[Path] = {staging}
+class StagedTree:
+    """A new `target` folder built in a staging folder, in as many parts as come ready (a
+    plan writes its compiled pipelines while the program runs), then swapped in by
+    `commit`, or thrown away by `discard`: the previous build stays intact until the swap."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = Path(target)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        _recover(self.target)
+        self._previous: dict[str, list[str | int]] = {}
+        self._digests_path = _digest_file(self.target)
+        if self.target.is_dir() and self._digests_path.is_file():
+            try:
+                self._previous = json.loads(self._digests_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self._previous = {}
+        self.staging = Path(
+            tempfile.mkdtemp(prefix=f".{self.target.name}.staging-", dir=self.target.parent)
+        )
+        self._digests: dict[str, list[str | int]] = {}
+        self._made: set[Path] = {self.staging}
+
+    def __contains__(self, rel: str) -> bool:
+        return rel in self._digests
+
+    def write(self, files: Mapping[str, bytes | str]) -> None:
+        """Stage `files` (each path once): unchanged ones are hard-linked from the previous
+        build, the others written."""
         for rel, content in sorted(files.items()):
-            path = staging.joinpath(*_safe_relative(rel).parts)
-            if path.parent not in made:
+            if rel in self._digests:
+                raise ValueError(f"staged twice: {rel}")
+            path = self.staging.joinpath(*_safe_relative(rel).parts)
+            if path.parent not in self._made:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
+                self._made.add(path.parent)
             data = content.encode("utf-8") if isinstance(content, str) else content
             digest = hashlib.sha256(data).hexdigest()
-            before = previous.get(rel)
-            if before is not None and before[0] == digest and _untouched(target / rel, before):
+            before = self._previous.get(rel)
+            if before is not None and before[0] == digest and _untouched(self.target / rel, before):
                 try:
-                    os.link(target / rel, path)  # unchanged: share the previous file
-                    digests[rel] = before
+                    os.link(self.target / rel, path)  # unchanged: share the previous file
+                    self._digests[rel] = before
                     continue
                 except OSError:
                     pass
-            with open(path, "wb") as handle:
-                handle.write(data)
-            stat = os.stat(path)
-            digests[rel] = [digest, stat.st_size, stat.st_mtime_ns]
-        os.chmod(staging, 0o755)
-        parked = target.with_name(f".{target.name}.previous")
-        if target.exists():
-            os.rename(target, parked)
-        os.rename(staging, target)
-        _write_digests(digests_path, digests)
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            try:
+                _write_all(handle, data)
+                stat = os.fstat(handle)
+            finally:
+                os.close(handle)
+            self._digests[rel] = [digest, stat.st_size, stat.st_mtime_ns]
+
+    def commit(self) -> None:
+        """Swap the staged folder in for `target` (two renames), then record its digests."""
+        os.chmod(self.staging, 0o755)
+        parked = self.target.with_name(f".{self.target.name}.previous")
+        if self.target.exists():
+            os.rename(self.target, parked)
+        os.rename(self.staging, self.target)
+        _write_digests(self._digests_path, self._digests)
         shutil.rmtree(parked, ignore_errors=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        _recover(self.target)
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    """`os.write` until all of `data` is written (one call, for files under 2 GiB)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view) :]
+
+
+def write_tree(target: Path, files: Mapping[str, bytes | str]) -> None:
+    """Replace folder ``target`` by exactly ``files`` (relative POSIX path → content)."""
+    staged = StagedTree(target)
+    try:
+        staged.write(files)
+        staged.commit()
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        _recover(target)
+        staged.discard()
         raise
 
 

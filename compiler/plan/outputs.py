@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from compiler.build import BuildOptions, compile_files
-from compiler.buildout import update_tree, write_tree
+from compiler.buildout import StagedTree, update_tree
 from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error, has_errors
 from compiler.frontend import FrontendResult
@@ -74,8 +74,12 @@ def plan_files(
     baseline: Baseline,
     progress: Progress = lambda _m: None,
     options: BuildOptions | None = None,
+    early: Callable[[Mapping[str, bytes | str]], None] | None = None,
 ) -> PlanOutcome:
-    """Compile, run the program under mocks, check manifests, diff and report, in memory."""
+    """Compile, run the program under mocks, check manifests, diff and report, in memory.
+
+    `early` receives the compile outputs while the program runs on the workers (where
+    `plan_outputs` writes them), if it runs."""
     assert result.ir is not None
     findings = policy_findings(result.diagnostics)
     ir = result.ir
@@ -94,7 +98,14 @@ def plan_files(
 
     progress("running the Pulumi program under mocks ...")
     started = time.perf_counter()
-    plan = plan_or_failure(ir, options.cache, options.jobs, progress)
+    compiled_files = dict(outcome.files)
+    plan = plan_or_failure(
+        ir,
+        options.cache,
+        options.jobs,
+        progress,
+        meanwhile=None if early is None else partial(early, compiled_files),
+    )
     if isinstance(plan, Diagnostic):
         outcome.diagnostics.append(plan)
         return outcome
@@ -161,17 +172,45 @@ def plan_outputs(
 ) -> PlanOutcome:
     """`plan_files`, then atomically replace `build/<env>/` when there are no errors.
 
-    `previous`: the files this process last wrote there (`mlplat watch`); only the ones that
-    differ are rewritten, in place (see `buildout.update_tree`).
+    The new folder is staged beside the old one: the compile outputs while the program runs
+    on the workers, the rest at the end, then swapped in (`buildout.StagedTree`); on errors
+    the staging folder is removed and the previous build stays. `previous`: the files this
+    process last wrote there (`mlplat watch`); only the ones that differ are rewritten, in
+    place (see `buildout.update_tree`).
     """
     assert result.ir is not None
-    outcome = plan_files(result, baseline, progress, options)
-    outcome.target = build_dir / result.ir.environment
-    if not has_errors(outcome.diagnostics):
-        started = time.perf_counter()
-        if previous is None:
-            write_tree(outcome.target, outcome.files)
-        else:
+    target = build_dir / result.ir.environment
+    if previous is not None:
+        outcome = plan_files(result, baseline, progress, options)
+        outcome.target = target
+        if not has_errors(outcome.diagnostics):
+            started = time.perf_counter()
             update_tree(outcome.target, outcome.files, previous)
+            outcome.seconds["write"] = time.perf_counter() - started
+        return outcome
+
+    staged = StagedTree(target)
+    failed: list[OSError] = []
+
+    def early(files: Mapping[str, bytes | str]) -> None:
+        try:
+            staged.write(files)
+        except OSError as exc:  # reported by the write below, not as the program's failure
+            failed.append(exc)
+
+    try:
+        outcome = plan_files(result, baseline, progress, options, early)
+        outcome.target = target
+        if has_errors(outcome.diagnostics):
+            staged.discard()
+            return outcome
+        started = time.perf_counter()
+        if failed:
+            raise failed[0]
+        staged.write({rel: data for rel, data in outcome.files.items() if rel not in staged})
+        staged.commit()
         outcome.seconds["write"] = time.perf_counter() - started
+    except BaseException:
+        staged.discard()
+        raise
     return outcome

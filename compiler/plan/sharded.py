@@ -134,8 +134,10 @@ def plan_program(
     cache: BuildCache | None = None,
     jobs: int = 1,
     progress: Progress = lambda _m: None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Plan:
-    """The plan of `ir`: cached fragments plus fresh runs of the program for what changed."""
+    """The plan of `ir`: cached fragments plus fresh runs of the program for what changed
+    (while this process runs `meanwhile`, when the program runs at all)."""
     cache = cache or BuildCache(None)
     pkey = platform_key(ir)
     keys = {team: team_key(ir, team, pkey, cache) for team in ir.teams}
@@ -160,7 +162,7 @@ def plan_program(
         try:
             # shards run on the workers, or here when there is one (a run leaves no threads
             # behind, so this process can still fork afterwards)
-            runs = map_unordered(_run_shard, groups, jobs, min_batch=2)
+            runs = map_unordered(_run_shard, groups, jobs, min_batch=2, meanwhile=meanwhile)
             for done, fragments in enumerate(runs, start=1):
                 decoded = [(owner, data, _resources(data)) for owner, data in fragments]
                 count = sum(len(resources) for _, _, resources in decoded)
@@ -187,11 +189,12 @@ def plan_or_failure(
     cache: BuildCache | None = None,
     jobs: int = 1,
     progress: Progress = lambda _m: None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Plan | Diagnostic:
     """`plan_program`, or the P101 diagnostic of a program that fails (its own checks, or a
     bug in it): `plan` and `check` report it the same way and stop."""
     try:
-        return plan_program(ir, cache, jobs, progress)
+        return plan_program(ir, cache, jobs, progress, meanwhile)
     except Exception as exc:
         return error(
             "P101",

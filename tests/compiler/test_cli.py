@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -64,14 +65,14 @@ def test_failed_write_leaves_the_previous_build(tmp_path, monkeypatch):
     target = tmp_path / "build" / "local"
     buildout.write_tree(target, {"ir.json": "old\n", "pipelines/a.yaml": "a\n"})
 
-    real_open = open
+    real_open = os.open
 
-    def failing_open(path, mode="r", *args, **kwargs):
-        if "w" in mode and str(path).endswith("second.json"):
+    def failing_open(path, flags, *args, **kwargs):
+        if flags & os.O_WRONLY and str(path).endswith("second.json"):
             raise OSError("disk full")
-        return real_open(path, mode, *args, **kwargs)
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", failing_open)
+    monkeypatch.setattr(os, "open", failing_open)
     with pytest.raises(OSError):
         buildout.write_tree(target, {"ir.json": "new\n", "second.json": "x"})
     monkeypatch.undo()
@@ -108,3 +109,25 @@ def test_unchanged_files_are_shared_with_the_previous_build(tmp_path):
     buildout.write_tree(target, {"a.yaml": "same\n"})
     assert (target / "a.yaml").read_text() == "same\n"
     assert sorted(p.name for p in target.iterdir()) == ["a.yaml"]
+
+
+def test_a_tree_staged_in_parts_equals_one_written_at_once(tmp_path):
+    whole, parts = tmp_path / "whole" / "local", tmp_path / "parts" / "local"
+    files = {"ir.json": "{}\n", "pipelines/t/a.yaml": "a\n", "manifests/x.yaml": "x\n"}
+    buildout.write_tree(whole, files)
+    staged = buildout.StagedTree(parts)
+    staged.write({k: v for k, v in files.items() if k != "manifests/x.yaml"})
+    assert "ir.json" in staged and "manifests/x.yaml" not in staged
+    with pytest.raises(ValueError, match=r"staged twice: ir\.json"):
+        staged.write({"ir.json": "{}\n"})
+    assert not parts.exists()  # nothing visible before the swap
+    staged.write({"manifests/x.yaml": "x\n"})
+    staged.commit()
+    for rel, text in files.items():
+        assert (parts / rel).read_text() == (whole / rel).read_text() == text
+        assert (parts / rel).stat().st_mode == (whole / rel).stat().st_mode
+    discarded = buildout.StagedTree(parts)
+    discarded.write({"ir.json": "new\n"})
+    discarded.discard()
+    assert (parts / "ir.json").read_text() == "{}\n"
+    assert sorted(p.name for p in parts.parent.iterdir()) == [".local.digests.json", "local"]

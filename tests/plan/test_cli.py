@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import filecmp
 
+import pytest
+
 from compiler.cli import main
 from compiler.plan.model import Plan
 from tests.platform_iac.planning import CONFIGS
@@ -59,3 +61,67 @@ def test_a_failing_program_is_a_diagnostic(tmp_path, capsys, monkeypatch):
     )
     assert "ValueError: endpoint fraud/fraud-scorer needs a bucket" in err
     assert not (tmp_path / "build" / "prod").exists()
+
+
+def test_compile_outputs_are_staged_while_the_program_runs(tmp_path, monkeypatch):
+    """The first part staged is exactly the compile outputs, handed over before the program's
+    results came back; the build equals one written in one go."""
+    from compiler import buildout
+    from compiler.plan import sharded
+
+    events: list[object] = []
+    real_write, real_run = buildout.StagedTree.write, sharded._run_shard
+
+    def write(self, files):  # type: ignore[no-untyped-def]
+        events.append(sorted(files))
+        real_write(self, files)
+
+    def run(teams):  # type: ignore[no-untyped-def]
+        events.append("program")
+        return real_run(teams)
+
+    monkeypatch.setattr(buildout.StagedTree, "write", write)
+    monkeypatch.setattr(sharded, "_run_shard", run)
+    assert _plan(tmp_path / "staged") == 0
+    first, program = events[0], events[1]
+    assert program == "program" and isinstance(first, list)
+    assert first[0] == "ir.json" and all(p.startswith("pipelines/") for p in first[1:])
+    assert len(events) == 3 and not set(first) & set(events[2])  # type: ignore[arg-type]
+    monkeypatch.undo()
+    assert _plan(tmp_path / "whole") == 0
+    whole = tmp_path / "whole" / "prod"
+    files = sorted(str(p.relative_to(whole)) for p in whole.rglob("*") if p.is_file())
+    staged = tmp_path / "staged" / "prod"
+    assert files == sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
+    _match, mismatch, errors = filecmp.cmpfiles(whole, staged, files, shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_a_failed_early_write_is_an_error_of_the_write_and_keeps_the_previous_build(
+    tmp_path, monkeypatch
+):
+    from compiler import buildout
+    from compiler.frontend import load_platform
+    from compiler.plan.outputs import plan_outputs
+    from compiler.plan.report import Baseline
+
+    result = load_platform(CONFIGS, ["env=prod"])
+    none = Baseline("none", None, None)
+    build = tmp_path / "build"
+    plan_outputs(result, none, build)
+    before = (build / "prod" / "plan.json").read_bytes()
+    real_write = buildout.StagedTree.write
+    parts: list[list[str]] = []
+
+    def full_disk(self, files):  # type: ignore[no-untyped-def]
+        parts.append(sorted(files))
+        if "ir.json" in files:
+            raise OSError(28, "No space left on device")
+        real_write(self, files)
+
+    monkeypatch.setattr(buildout.StagedTree, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):  # not a P101 of the program
+        plan_outputs(result, none, build)
+    assert len(parts) == 1  # failed early, reported when the rest was to be written
+    assert (build / "prod" / "plan.json").read_bytes() == before
+    assert sorted(p.name for p in build.iterdir()) == [".prod.digests.json", "prod"]
