@@ -37,6 +37,8 @@ _PROGRAM_CODE = (
     "schemas",
 )
 _PROVIDERS = ("pulumi", "pulumi-aws", "pulumi-kubernetes")
+PARALLEL_MIN_TEAMS = 8
+"""Below this many teams to plan, one run in this process costs less than forking workers."""
 
 
 def without_teams(ir: PlatformIR) -> PlatformIR:
@@ -116,8 +118,8 @@ def prefetch(ir: PlatformIR, cache: BuildCache | None = None, jobs: int = 1) -> 
     plans every team again); a run on the platform and its heaviest team loads the modules
     of every kind of resource. `mlplat plan` calls it while the pipelines compile.
     """
-    if jobs <= 1 or not ir.teams:
-        return
+    if jobs <= 1 or len(ir.teams) < PARALLEL_MIN_TEAMS:
+        return  # the plan runs in this process, which loads the modules as it goes
     cached = (cache or BuildCache(None)).get("plan", platform_key(ir))
     if cached is None:
         heaviest = min(ir.teams, key=lambda team: (-_weight(ir, team), team))
@@ -155,7 +157,7 @@ def plan_program(
             progress(
                 f"{len(team_parts)} of {len(ir.teams)} teams unchanged (cached); planning {len(todo)}"
             )
-        groups = shards(ir, todo, jobs if len(todo) >= 8 else 1)
+        groups = shards(ir, todo, jobs if len(todo) >= PARALLEL_MIN_TEAMS else 1)
         import platform_iac.program  # noqa: F401  - imported once here, inherited by the workers
 
         SHARED["plan_ir"] = ir

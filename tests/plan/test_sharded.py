@@ -185,7 +185,7 @@ else:
 
 @pytest.mark.e2e
 def test_prefetch_loads_what_the_workers_will_load_and_only_for_a_cold_platform(tmp_path):
-    configs = generate(tmp_path / "configs", teams=6, seed=3)
+    configs = generate(tmp_path / "configs", teams=sharded.PARALLEL_MIN_TEAMS, seed=3)
     cold = run_fresh_python(PREFETCH, str(tmp_path / "cold"), str(configs), "cold")
     assert cold == {"loaded": 0}  # a run of every team after it loads no module
     warm = run_fresh_python(PREFETCH, str(tmp_path / "warm"), str(configs), "cached")
@@ -193,3 +193,23 @@ def test_prefetch_loads_what_the_workers_will_load_and_only_for_a_cold_platform(
     not_loaded = PREFETCH.replace("sharded.plan_program(ir, cache)", "pass")
     unprepared = run_fresh_python(not_loaded, str(tmp_path / "x"), str(configs), "cached")
     assert unprepared["loaded"] > 100  # cold: prefetch itself loads them (the check sees it)
+
+
+def test_prefetch_does_nothing_for_a_plan_that_runs_in_this_process(example_ir, monkeypatch):
+    ran: list[object] = []
+    monkeypatch.setattr(sharded, "warm_up", lambda *args: ran.append(args))
+    ir = example_ir("prod").ir
+    assert len(ir.teams) < sharded.PARALLEL_MIN_TEAMS
+    sharded.prefetch(ir, None, jobs=2)
+    big = ir.model_copy(
+        update={
+            "teams": {
+                f"t{i}": team
+                for i, team in enumerate(list(ir.teams.values()) * sharded.PARALLEL_MIN_TEAMS)
+            }
+        }
+    )
+    sharded.prefetch(big, None, jobs=1)
+    assert ran == []
+    sharded.prefetch(big, None, jobs=2)
+    assert len(ran) == 1
