@@ -311,8 +311,8 @@ class _InlineRpcLoop(asyncio.SelectorEventLoop):
 
 @contextmanager
 def inline_rpcs(enabled: bool = True) -> Iterator[None]:
-    """Run the program on an `_InlineRpcLoop` (a fresh loop, closed on exit; the thread then
-    gets a new default loop)."""
+    """Run the program on an `_InlineRpcLoop` (a fresh loop, closed on exit unless the run
+    closed it already; the thread then gets a new default loop)."""
     if not enabled:
         yield
         return
@@ -321,7 +321,7 @@ def inline_rpcs(enabled: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
-        if not loop.is_running():
+        if not loop.is_running() and not loop.is_closed():  # (the run may have closed it)
             loop.close()
             asyncio.set_event_loop(asyncio.new_event_loop())
 
