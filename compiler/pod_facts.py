@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from compiler.cache import digest
+from compiler.cache import code_fingerprint, digest, versions
 from compiler.policy.plan_view import dig
 
 try:
@@ -30,8 +30,14 @@ STAGE = "policy"
 
 
 def facts_key(text: str | bytes) -> str:
-    """The cache key of a compiled pipeline's facts: the digest of its text."""
-    return digest("kfp-pod-facts", text if isinstance(text, str) else text.decode())
+    """The cache key of a compiled pipeline's facts: the digest of its text and of the code
+    that reads them from it."""
+    return digest(
+        "kfp-pod-facts",
+        text if isinstance(text, str) else text.decode(),
+        code_fingerprint("compiler/pod_facts.py", "compiler/policy/plan_view.py"),
+        versions("PyYAML"),
+    )
 
 
 def _executors(spec: dict[str, Any], dag: dict[str, Any]) -> Iterator[tuple[str, str]]:

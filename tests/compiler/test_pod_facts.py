@@ -62,3 +62,15 @@ def test_the_baseline_looks_facts_up_instead_of_parsing(
     assert pods.pipeline_facts(result.ir, files, BuildCache(tmp_path / "cache")) == parsed
     with pytest.raises(AssertionError, match="parsed again"):
         pods.pipeline_facts(result.ir, files)  # the spy would see a parse
+
+
+def test_facts_are_keyed_by_the_text_and_the_code_that_reads_them(monkeypatch) -> None:
+    text = "# a compiled pipeline\n"
+    key = pod_facts.facts_key(text)
+    assert pod_facts.facts_key(text.encode()) == key
+    assert pod_facts.facts_key(text + "\n") != key
+    fingerprints = {"compiler/pod_facts.py": "another version of the reading code"}
+    monkeypatch.setattr(
+        pod_facts, "code_fingerprint", lambda *paths: fingerprints.get(paths[0], "same")
+    )
+    assert pod_facts.facts_key(text) != key
