@@ -136,3 +136,26 @@ def test_pruning_removes_the_per_file_layout_of_earlier_versions(tmp_path: Path)
     cache.prune()
     assert not (tmp_path / ".cache" / "kfp").exists()
     assert cache.get("kfp", "aa") == b"x"
+
+
+def test_concurrent_processes_store_every_entry(tmp_path: Path) -> None:
+    """Two builds sharing a cache (a watch and a plan in another terminal) both write."""
+    children = []
+    for writer in range(2):
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                cache = BuildCache(tmp_path / ".cache")
+                for number in range(300):
+                    cache.put("kfp", f"{writer}-{number}", os.urandom(2000))
+            except BaseException:
+                code = 1
+            os._exit(code)
+        children.append(child)
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    cache = BuildCache(tmp_path / ".cache")
+    assert cache.entries("kfp") == 600
+    assert all(len(cache.get("kfp", f"1-{n}") or b"") == 2000 for n in range(300))
