@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from compiler.buildout import write_tree
 from compiler.cache import BuildCache
@@ -19,6 +20,8 @@ class CompileOutcome:
     target: Path
     files: dict[str, bytes | str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    pod_facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The pod facts (compiler/pod_facts.py) of the pipelines compiled (not cached) here."""
 
     @property
     def summary(self) -> str:
@@ -63,6 +66,7 @@ def compile_files(
         cache=options.cache,
         jobs=options.jobs,
         meanwhile=alongside,
+        facts=outcome.pod_facts,
     )
     outcome.files.update(pipelines)
     outcome.diagnostics.extend(diagnostics)

@@ -162,12 +162,14 @@ def compile_all(
     cache: BuildCache | None = None,
     jobs: int = 1,
     meanwhile: Callable[[], object] | None = None,
+    facts: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, str], list[Diagnostic]]:
     """Every pipeline of the IR, with diagnostics instead of raising.
 
     Pipelines whose inputs are unchanged come from `cache`; the rest compile on `jobs`
     worker processes, while this process runs `meanwhile` (see `workers.map_unordered`).
-    The result is the same bytes whichever way a pipeline was produced.
+    The result is the same bytes whichever way a pipeline was produced. `facts`, when
+    given, receives the pod facts of the pipelines compiled here, by path.
     """
     cache = cache or BuildCache(None)
     files: dict[str, str] = {}
@@ -187,12 +189,14 @@ def compile_all(
     SHARED["kfp_ir"] = ir
     try:
         results = map_unordered(_compile_one, todo, jobs, min_batch=8, meanwhile=meanwhile)
-        for done, (ident, produced, problems, facts) in enumerate(results, start=1):
+        for done, (ident, produced, problems, found) in enumerate(results, start=1):
             progress(f"compiling pipeline {ident[0]}/{ident[1]} ({done}/{len(todo)})")
             diagnostics.extend(problem.diagnostic(locate) for problem in problems)
             files.update(produced)
+            if produced and found is not None and facts is not None:
+                facts[next(path for path in produced if path.endswith(".yaml"))] = found
             if ident in keys and produced:
-                _store(cache, keys[ident], produced, facts)
+                _store(cache, keys[ident], produced, found)
     finally:
         SHARED.pop("kfp_ir", None)
     diagnostics.sort(key=lambda d: (d.span.file, d.span.line, d.span.col, d.code))

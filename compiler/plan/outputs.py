@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from compiler.build import BuildOptions, compile_files
 from compiler.buildout import StagedTree, update_tree
@@ -24,6 +25,7 @@ from compiler.plan.manifests import (
 from compiler.plan.model import Plan
 from compiler.plan.report import Baseline, PolicyFinding, render_report
 from compiler.plan.sharded import plan_or_failure, prefetch
+from compiler.policy.pods import pipeline_facts
 from compiler.policy.security import baseline_findings, is_policy_finding
 
 Progress = Callable[[str], None]
@@ -78,8 +80,11 @@ def plan_files(
 ) -> PlanOutcome:
     """Compile, run the program under mocks, check manifests, diff and report, in memory.
 
-    `early` receives the compile outputs while the program runs on the workers (where
-    `plan_outputs` writes them), if it runs."""
+    While the program runs on the workers this process reads the compiled pipelines' pod facts
+    (`policy.pods.pipeline_facts`: derived by this build's compile step, else from the
+    cache, else parsed) and hands the compile outputs to `early` (where `plan_outputs` writes them).
+    While the workers check the manifests, it runs the security baseline and renders the
+    diff, plan.json and changes.json; while they write the manifests' YAML, report.md."""
     assert result.ir is not None
     findings = policy_findings(result.diagnostics)
     ir = result.ir
@@ -99,13 +104,15 @@ def plan_files(
     progress("running the Pulumi program under mocks ...")
     started = time.perf_counter()
     compiled_files = dict(outcome.files)
-    plan = plan_or_failure(
-        ir,
-        options.cache,
-        options.jobs,
-        progress,
-        meanwhile=None if early is None else partial(early, compiled_files),
-    )
+    facts: dict[str, dict[str, Any]] | None = None
+
+    def during_program() -> None:  # while the workers run the program
+        nonlocal facts
+        if early is not None:
+            early(compiled_files)
+        facts = pipeline_facts(ir, compiled_files, options.cache, known=compiled.pod_facts)
+
+    plan = plan_or_failure(ir, options.cache, options.jobs, progress, meanwhile=during_program)
     if isinstance(plan, Diagnostic):
         outcome.diagnostics.append(plan)
         return outcome
@@ -115,22 +122,15 @@ def plan_files(
     progress("checking security and Kubernetes manifests ...")
     started = time.perf_counter()
     objects = kubernetes_objects(plan)
-
-    def check_security() -> None:
-        outcome.security = baseline_findings(
-            result, plan, outcome.files, options.cache, options.jobs
-        )
-        findings.extend(policy_findings(outcome.security))
-
-    # The baseline reads the pod facts of each compiled pipeline: from the cache (stored while
-    # compiling) it runs while the workers check the manifests; without a cache it first
-    # parses the pipelines on the workers itself.
-    if not options.cache.enabled:
-        check_security()
+    if facts is None:  # the program did not run (all cached): here, parsing can use the workers
+        facts = pipeline_facts(ir, compiled_files, options.cache, options.jobs, compiled.pod_facts)
+    known = facts
 
     def compare() -> None:  # while the workers check the manifests
-        if options.cache.enabled:
-            check_security()
+        outcome.security = baseline_findings(
+            result, plan, outcome.files, options.cache, options.jobs, known
+        )
+        findings.extend(policy_findings(outcome.security))
         outcome.diff = diff_plans(baseline.plan or empty_baseline(plan), plan, options.cache)
         outcome.files["plan.json"] = plan.to_json(options.cache)
         outcome.files["changes.json"] = outcome.diff.to_json(options.cache)

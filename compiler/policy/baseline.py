@@ -11,6 +11,7 @@ in the YAML (a bucket at `buckets.<name>`, a team at `teams.<name>`, a pipeline 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from compiler.cache import BuildCache
 from compiler.diagnostics import CODES, Diagnostic, Span, sort_key
@@ -37,15 +38,16 @@ def violations(
     pipelines: Mapping[str, str | bytes] | None = None,
     cache: BuildCache | None = None,
     jobs: int = 1,
+    facts: Mapping[str, dict[str, Any]] | None = None,
 ) -> Iterator[Violation]:
     """Every violation of the baseline in `plan` (and in the compiled `pipelines`, keyed by
-    their path below build/<env>/, when given)."""
+    their path below build/<env>/, when given; `facts`: their pod facts, if known)."""
     view = PlanView(plan, ir, cache)
     yield from storage.check(view)
     yield from identity.check(view)
     yield from cluster.check(view)
     yield from tenancy.check(view)
-    yield from pods.check(view, pipelines, cache, jobs)
+    yield from pods.check(view, pipelines, cache, jobs, facts)
 
 
 def to_diagnostic(violation: Violation, locate: Locate) -> Diagnostic:
@@ -68,7 +70,8 @@ def check_baseline(
     pipelines: Mapping[str, str | bytes] | None = None,
     cache: BuildCache | None = None,
     jobs: int = 1,
+    facts: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[Diagnostic]:
     """The baseline's findings as diagnostics, in a stable order, without duplicates."""
-    found = {to_diagnostic(v, locate) for v in violations(plan, ir, pipelines, cache, jobs)}
+    found = {to_diagnostic(v, locate) for v in violations(plan, ir, pipelines, cache, jobs, facts)}
     return sorted(found, key=sort_key)

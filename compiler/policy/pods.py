@@ -137,11 +137,14 @@ def check(
     pipelines: Mapping[str, str | bytes] | None,
     cache: BuildCache | None = None,
     jobs: int = 1,
+    facts: Mapping[str, dict[str, Any]] | None = None,
 ) -> Iterator[Violation]:
+    """`facts`: `pipeline_facts` of `pipelines`, when the caller has them already."""
     for template in pod_templates(view):
         yield from _template(template)
     if pipelines is not None:
-        facts = pipeline_facts(view.ir, pipelines, cache, jobs)
+        if facts is None:
+            facts = pipeline_facts(view.ir, pipelines, cache, jobs)
         for pipeline in view.ir.pipelines():
             text = pipelines.get(f"pipelines/{pipeline.team}/{pipeline.name}.yaml")
             # a pipeline's violations follow from it and its compiled text (facts included)
@@ -264,9 +267,11 @@ def pipeline_facts(
     pipelines: Mapping[str, str | bytes],
     cache: BuildCache | None = None,
     jobs: int = 1,
+    known: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The facts of every compiled pipeline of `ir`, by path. Parsing thousands of large
-    pipelines is the cost, so facts are cached by file content and parsed on `jobs` cores."""
+    """The facts of every compiled pipeline of `ir`, by path: `known` ones (derived by the
+    compile step of this build), cached ones, and the rest parsed on `jobs` cores (parsing
+    thousands of large pipelines is the cost; facts are cached by file content)."""
     cache = cache or BuildCache(None)
     facts: dict[str, dict[str, Any]] = {}
     keys: dict[str, str] = {}
@@ -274,6 +279,9 @@ def pipeline_facts(
         relpath = f"pipelines/{pipeline.team}/{pipeline.name}.yaml"
         text = pipelines.get(relpath)
         if text is None:
+            continue
+        if known is not None and relpath in known:
+            facts[relpath] = known[relpath]
             continue
         keys[relpath] = (
             cache.recall("facts-key", text, None, partial(facts_key, text)) if cache.enabled else ""

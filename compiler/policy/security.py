@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from compiler.build import BuildOptions
 from compiler.cache import BuildCache
@@ -47,9 +48,12 @@ def baseline_findings(
     pipelines: Mapping[str, str | bytes] | None,
     cache: BuildCache | None = None,
     jobs: int = 1,
+    facts: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[Diagnostic]:
+    """The security baseline on `plan` and the compiled `pipelines` (`facts`: their pod
+    facts, `policy.pods.pipeline_facts`, when the caller has them)."""
     assert result.ir is not None
-    return check_baseline(plan, result.ir, locator(result), pipelines, cache, jobs)
+    return check_baseline(plan, result.ir, locator(result), pipelines, cache, jobs, facts)
 
 
 @dataclass
