@@ -8,6 +8,7 @@ Heavy libraries (kfp, pulumi) are imported only by the commands that need them, 
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import importlib
 import os
@@ -219,6 +220,26 @@ COMMAND_MODULES = (
 )
 
 
+MACHINE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
+)
+"""Errors of the machine rather than of mlplat or the configs: reported as E005."""
+
+
+def machine_error(exc: OSError) -> Diagnostic:
+    from compiler.compose import CLI_FILE
+    from compiler.diagnostics import Span, error
+
+    where = str(exc.filename) if exc.filename else CLI_FILE
+    return error(
+        "E005",
+        f"cannot write or read this path: {exc.strerror or exc}",
+        Span(where),
+        "free some space or fix the permissions, then run again; a build folder is only "
+        "replaced once complete, so the previous one is intact",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -238,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.done()
         if os.environ.get("MLPLAT_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno in MACHINE_ERRORS:  # ... or the machine
+            console.diagnostics([machine_error(exc)])
+            return EXIT_INVALID
         console.err.write(
             f"mlplat: internal error: {type(exc).__name__}: {exc}\n"
             "This is a bug in mlplat, not in your configs. Re-run with MLPLAT_DEBUG=1 for the "

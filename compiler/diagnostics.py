@@ -25,6 +25,7 @@ CODES: dict[str, str] = {
     "E002": "duplicate key",
     "E003": "input exceeds a limit (size, depth, aliases)",
     "E004": "file or folder layout problem",
+    "E005": "a file cannot be written or read (disk full, permissions, read-only)",
     "E010": "invalid command-line override",
     "E011": "override matches nothing",
     "E012": "unknown environment",

@@ -131,3 +131,47 @@ def test_a_tree_staged_in_parts_equals_one_written_at_once(tmp_path):
     discarded.discard()
     assert (parts / "ir.json").read_text() == "{}\n"
     assert sorted(p.name for p in parts.parent.iterdir()) == [".local.digests.json", "local"]
+
+
+def test_a_full_disk_is_a_diagnostic_and_keeps_the_previous_build(tmp_path, monkeypatch, capsys):
+    import errno
+
+    build = tmp_path / "build"
+    args = ["compile", "--configs", str(REPO / "configs"), "--build-dir", str(build)]
+    assert main(args) == 0
+    before = (build / "local" / "ir.json").read_bytes()
+    real_open = os.open
+
+    def full(path, flags, *rest, **kwargs):
+        if flags & os.O_WRONLY and str(path).endswith("ir.json"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, flags, *rest, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    monkeypatch.setattr(buildout, "_untouched", lambda *_: False)  # write, do not link
+    capsys.readouterr()
+    code = main([*args, "--no-cache"])
+    err = capsys.readouterr().err
+    assert code == 1
+    first = err.splitlines()[0]
+    assert first.startswith(str(build / ".local.staging-"))  # the new build, staged beside
+    assert first.endswith(
+        "/ir.json:1:1: error[E005]: cannot write or read this path: No space left on device"
+    )
+    assert "= hint: free some space or fix the permissions" in err
+    assert "internal error" not in err
+    monkeypatch.undo()
+    assert (build / "local" / "ir.json").read_bytes() == before
+    assert sorted(p.name for p in build.iterdir()) == [".cache", ".local.digests.json", "local"]
+
+
+def test_other_os_errors_stay_internal_errors(monkeypatch, capsys):
+    from compiler.commands import validate
+
+    def broken(args, console):
+        raise FileNotFoundError(2, "No such file or directory", "/nonexistent/part")
+
+    monkeypatch.setattr(validate, "run", broken)
+    code = main(["validate", "--configs", str(REPO / "configs")])
+    assert code == 70
+    assert "internal error: FileNotFoundError" in capsys.readouterr().err
