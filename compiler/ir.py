@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from compiler.cache import BuildCache
 from compiler.canonical import canonical_json_with
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
 from schemas.serving import AutoscalingSpec, CanarySpec, LatencyObjective, ModelCard, ModelSource
 from schemas.team import BucketAccess, Quotas
+
+if TYPE_CHECKING:
+    from compiler.cache import BuildCache
 
 IR_SCHEMA_VERSION = 1
 NODE_POOL_LABEL = "mlplat.io/node-pool"

@@ -113,18 +113,20 @@ def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = 
     return memo.recall("pipeline-key", pipeline, (pools, root, files), compute)
 
 
-Compiled = tuple[tuple[str, str], dict[str, str], list[Problem], dict[str, Any] | None]
+Facts = dict[str, dict[str, Any]]
+"""Pod facts (compiler/pod_facts.py) by compiled pipeline path."""
+Compiled = tuple[tuple[str, str], dict[str, str], list[Problem], Facts]
 
 
 def _compile_one(pipeline: Pipeline) -> Compiled:
-    """One pipeline's files and its pods' facts (compiler/pod_facts.py), or its problems;
-    runs in a worker (the IR comes from SHARED)."""
+    """One pipeline's files and its pods' facts (none when kfp's stock path wrote the file),
+    or its problems; runs in a worker (the IR comes from SHARED)."""
     ir: PlatformIR = SHARED["kfp_ir"]
     ident = (pipeline.team, pipeline.name)
     components, problems = resolve_steps(pipeline)
     problems = [*schedule_problems(pipeline), *problems]
     if problems:
-        return ident, {}, problems, None
+        return ident, {}, problems, {}
     try:
         text, documents = compiled(assemble(ir, pipeline, components))
     except Exception as exc:
@@ -134,24 +136,25 @@ def _compile_one(pipeline: Pipeline) -> Compiled:
             pipeline_path(pipeline),
             REPORT_HINT,
         )
-        return ident, {}, [rejected], None
+        return ident, {}, [rejected], {}
     files = {package_path(pipeline): text}
     if pipeline.schedule is not None:
         files[schedule_path(pipeline)] = recurring_run_json(pipeline, package_path(pipeline))
-    facts = None if documents is None else pod_facts.facts_of_documents(documents)
+    facts = (
+        {}
+        if documents is None
+        else {package_path(pipeline): pod_facts.facts_of_documents(documents)}
+    )
     return ident, files, [], facts
 
 
-def _store(
-    cache: BuildCache, key: str, produced: dict[str, str], facts: dict[str, Any] | None
-) -> None:
+def _store(cache: BuildCache, key: str, produced: dict[str, str], facts: Facts) -> None:
     """Cache a pipeline's files, and its pods' facts under its text's digest, where the
     security baseline looks them up (compiler/policy/pods.py)."""
     cache.put("kfp", key, json.dumps(produced).encode())
-    if facts is not None:
-        text = next(t for path, t in produced.items() if path.endswith(".yaml"))
-        data = json.dumps(facts, sort_keys=True).encode()
-        cache.put(pod_facts.STAGE, pod_facts.facts_key(text), data, facts)
+    for path, found in facts.items():
+        data = json.dumps(found, sort_keys=True).encode()
+        cache.put(pod_facts.STAGE, pod_facts.facts_key(produced[path]), data, found)
 
 
 def compile_all(
@@ -162,7 +165,7 @@ def compile_all(
     cache: BuildCache | None = None,
     jobs: int = 1,
     meanwhile: Callable[[], object] | None = None,
-    facts: dict[str, dict[str, Any]] | None = None,
+    facts: Facts | None = None,
 ) -> tuple[dict[str, str], list[Diagnostic]]:
     """Every pipeline of the IR, with diagnostics instead of raising.
 
@@ -193,8 +196,8 @@ def compile_all(
             progress(f"compiling pipeline {ident[0]}/{ident[1]} ({done}/{len(todo)})")
             diagnostics.extend(problem.diagnostic(locate) for problem in problems)
             files.update(produced)
-            if produced and found is not None and facts is not None:
-                facts[next(path for path in produced if path.endswith(".yaml"))] = found
+            if facts is not None:
+                facts.update(found)
             if ident in keys and produced:
                 _store(cache, keys[ident], produced, found)
     finally:

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from compiler.cache import BuildCache
 from compiler.canonical import canonical_json_with
 from platform_iac.naming import SpecRef
 
 if TYPE_CHECKING:
+    from compiler.cache import BuildCache
     from compiler.ir import PlatformIR
 
 PLAN_SCHEMA_VERSION = 1

@@ -309,21 +309,10 @@ class _InlineRpcLoop(asyncio.SelectorEventLoop):
         return future
 
 
-@contextmanager
-def inline_rpcs(enabled: bool = True) -> Iterator[None]:
-    """Run the program on an `_InlineRpcLoop` (a fresh loop, closed on exit unless the run
-    closed it already; the thread then gets a new default loop)."""
-    if not enabled:
-        yield
-        return
-    loop = _InlineRpcLoop()
-    asyncio.set_event_loop(loop)
-    try:
-        yield
-    finally:
-        if not loop.is_running() and not loop.is_closed():  # (the run may have closed it)
-            loop.close()
-            asyncio.set_event_loop(asyncio.new_event_loop())
+def use_inline_loop() -> None:
+    """Make a fresh `_InlineRpcLoop` this thread's event loop, for the next run (the run's
+    end closes it and starts a fresh default loop: `mocks._release_threads`)."""
+    asyncio.set_event_loop(_InlineRpcLoop())
 
 
 @contextmanager
