@@ -4,9 +4,10 @@ Each team gets owners, quotas, bucket grants, 2-5 pipelines of 3-8 steps (one py
 pipeline built from the example components, the rest container DAGs, some on GPUs), a
 model per pipeline and 1-3 endpoints. Platform files (node pools sized for the quotas,
 buckets, policies, environments) are written alongside, so the result is a complete
-`configs/` folder that `mlplat validate --configs DIR` accepts.
+`configs/` folder that `mlplat validate --configs DIR` accepts; each team's step code goes
+into `components/` beside it.
 
-    python benchmarks/generate_org.py --teams 100 --seed 1 --out /tmp/org100
+    python benchmarks/generate_org.py --teams 100 --seed 1 --out /tmp/org100/configs
 """
 
 from __future__ import annotations
@@ -30,9 +31,16 @@ def _team_name(index: int) -> str:
     return f"{WORDS[index % len(WORDS)]}-{index:04d}"
 
 
-def _python_pipeline() -> dict:
-    """The example fraud pipeline: real functions from components/, so backends can check them."""
+def _package(team: str) -> str:
+    """The team's step code package (compiler/team_packages.py: '-' is written '_')."""
+    return "components." + team.replace("-", "_")
+
+
+def _python_pipeline(team: str) -> dict:
+    """The example fraud pipeline: real functions (a copy of components/fraud/ in the team's
+    own package, as a step runs only its team's code), so backends can check them."""
     pkgs = ["scikit-learn==1.9.1", "pandas==3.1.1"]
+    package = _package(team)
     return {
         "description": "Tabular classifier on generated data",
         "parameters": {
@@ -42,7 +50,7 @@ def _python_pipeline() -> dict:
         },
         "steps": {
             "make-dataset": {
-                "python": {"function": "components.fraud.data:make_transactions", "packages": pkgs},
+                "python": {"function": f"{package}.data:make_transactions", "packages": pkgs},
                 "inputs": {
                     "n_samples": {"param": "n_samples"},
                     "fraud_rate": {"param": "fraud_rate"},
@@ -51,7 +59,7 @@ def _python_pipeline() -> dict:
                 "outputs": {"dataset": "Dataset"},
             },
             "train": {
-                "python": {"function": "components.fraud.train:train_model", "packages": pkgs},
+                "python": {"function": f"{package}.train:train_model", "packages": pkgs},
                 "inputs": {
                     "dataset": {"step": "make-dataset", "output": "dataset"},
                     "learning_rate": {"param": "learning_rate"},
@@ -61,7 +69,7 @@ def _python_pipeline() -> dict:
             },
             "evaluate": {
                 "python": {
-                    "function": "components.fraud.evaluate:evaluate_model",
+                    "function": f"{package}.evaluate:evaluate_model",
                     "packages": pkgs,
                 },
                 "inputs": {
@@ -128,7 +136,7 @@ def _card() -> dict:
 def team_spec(index: int, seed: int) -> dict:
     rng = random.Random(seed * 1_000_003 + index)
     name = _team_name(index)
-    pipelines: dict[str, dict] = {"train-tabular": _python_pipeline()}
+    pipelines: dict[str, dict] = {"train-tabular": _python_pipeline(name)}
     models: dict[str, dict] = {
         f"{name}-tabular": {
             "framework": "sklearn",
@@ -192,7 +200,8 @@ def _dump(path: Path, data: dict, header: str = "") -> None:
 
 
 def generate(out: Path, teams: int, seed: int = 1) -> Path:
-    """Write a complete configs folder for ``teams`` teams into ``out`` (replaced)."""
+    """Write a complete configs folder for ``teams`` teams into ``out`` (replaced), and
+    each team's step code into its package in ``components/`` beside it."""
     if out.exists():
         shutil.rmtree(out)
     platform = yaml.safe_load((REPO / "configs" / "platform.yaml").read_text())
@@ -210,8 +219,20 @@ def generate(out: Path, teams: int, seed: int = 1) -> Path:
             {"cpu-general": {"max_size": 1000}, "gpu-a10g": {"max_size": 1000}}
         )
         _dump(out / "env" / f"{env}.yaml", overlay, "# @package _global_\n")
+    code = out.parent / "components"  # beside configs/, where mlplat reads team code
+    if code.resolve() == (REPO / "components").resolve():
+        raise SystemExit("refusing to write generated team code into this repository")
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "__init__.py").write_text("")
     for index in range(teams):
         _dump(out / "teams" / f"{_team_name(index)}.yaml", team_spec(index, seed))
+        package = code / _package(_team_name(index)).split(".")[1]
+        shutil.copytree(
+            REPO / "components" / "fraud",
+            package,
+            ignore=shutil.ignore_patterns("__pycache__"),
+            dirs_exist_ok=True,
+        )
     return out
 
 

@@ -11,6 +11,7 @@ from compiler.buildout import write_tree
 from compiler.cache import BuildCache
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.frontend import FrontendResult
+from compiler.team_packages import code_beside
 
 Progress = Callable[[str], None]
 
@@ -59,15 +60,17 @@ def compile_files(
         if meanwhile is not None:
             meanwhile()
 
-    pipelines, diagnostics = compile_all(
-        ir,
-        result.sources.locate,
-        progress,
-        cache=options.cache,
-        jobs=options.jobs,
-        meanwhile=alongside,
-        facts=outcome.pod_facts,
-    )
+    configs = result.composed.configs_dir if result.composed else Path("configs")
+    with code_beside(configs):  # the step code of this configuration repository
+        pipelines, diagnostics = compile_all(
+            ir,
+            result.sources.locate,
+            progress,
+            cache=options.cache,
+            jobs=options.jobs,
+            meanwhile=alongside,
+            facts=outcome.pod_facts,
+        )
     outcome.files.update(pipelines)
     outcome.diagnostics.extend(diagnostics)
     return outcome

@@ -51,6 +51,7 @@ CODES: dict[str, str] = {
     "E210": "type mismatch between connected steps",
     "E211": "python step function not found or does not match",
     "E212": "pipeline rejected by the Kubeflow Pipelines compiler",
+    "E225": "python step function outside its team's package",
     "G100": "policy exception expired",
     "G101": "policy: region not allowed",
     "G102": "policy: instance type not allowed",

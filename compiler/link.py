@@ -37,6 +37,7 @@ from compiler.ir import (
     team_service_account,
 )
 from compiler.secrets_scan import credential_in_env, credentials_in_tree
+from compiler.team_packages import outside_team_code
 from compiler.validate import ParsedSpec
 from compiler.yaml_source import Locator, Path_
 from schemas.catalog import INSTANCE_TYPES
@@ -452,6 +453,10 @@ def _link_step(
                 (*base, "after", index),
                 did_you_mean(dep, [s for s in pspec.steps if s != name]),
             )
+    if spec.python is not None:
+        outside = outside_team_code(team, spec.python.function)
+        if outside is not None:
+            ln.err("E225", f"{what}: {outside[0]}", (*base, "python", "function"), outside[1])
     if spec.container is not None:
         for part in ("command", "args"):
             for index, text in enumerate(getattr(spec.container, part)):

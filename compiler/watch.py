@@ -23,6 +23,7 @@ from pathlib import Path
 from compiler.build import BuildOptions
 from compiler.frontend import FrontendResult, load_platform
 from compiler.ir import PlatformIR
+from compiler.team_packages import code_beside
 
 Snapshot = dict[str, tuple[int, int]]
 WATCHED_SUFFIXES = (".yaml", ".yml", ".py")
@@ -112,7 +113,8 @@ class WatchSession:
         result = load_platform(
             self.configs, self.overrides, jobs=self.options.jobs, cache=self.options.cache
         )
-        self.roots = {self.configs, *team_code_roots(result.ir)}
+        with code_beside(self.configs):
+            self.roots = {self.configs, *team_code_roots(result.ir)}
         return result
 
     def previous_files(self, target: Path) -> Mapping[str, bytes | str] | None:

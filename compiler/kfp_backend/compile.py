@@ -14,13 +14,14 @@ from kfp import compiler
 from kfp.dsl.graph_component import GraphComponent
 
 from compiler import pod_facts
-from compiler.cache import REPO, BuildCache, code_fingerprint, digest, file_digest, versions
+from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.diagnostics import Diagnostic
 from compiler.ir import Pipeline, PlatformIR
 from compiler.kfp_backend.pipeline import assemble, build_pipeline, pipeline_root, resolve_steps
 from compiler.kfp_backend.pipeline_text import compiled_documents
 from compiler.kfp_backend.problems import REPORT_HINT, Locate, Problem, pipeline_path
 from compiler.kfp_backend.schedule import recurring_run_json, schedule_problems
+from compiler.team_packages import code_root, forget_code_root
 from compiler.workers import SHARED, map_unordered
 
 Progress = Callable[[str], None]
@@ -73,6 +74,7 @@ def _module_files(repo: str, module: str) -> tuple[str, ...]:
 
 def forget_code_layout() -> None:
     _module_files.cache_clear()
+    forget_code_root()
 
 
 def team_code_files(pipeline: Pipeline) -> list[Path]:
@@ -80,7 +82,7 @@ def team_code_files(pipeline: Pipeline) -> list[Path]:
     files: set[str] = set()
     for step in pipeline.steps.values():
         if step.python is not None:
-            files.update(_module_files(str(REPO), step.python.function.split(":", 1)[0]))
+            files.update(_module_files(str(code_root()), step.python.function.split(":", 1)[0]))
     return [Path(p) for p in sorted(files)]
 
 

@@ -12,6 +12,7 @@ from compiler.cache import BuildCache
 from compiler.frontend import load_platform
 from compiler.kfp_backend import compile_all
 from compiler.kfp_backend.compile import pipeline_key
+from compiler.team_packages import code_root_at
 from tests.conftest import REPO
 
 
@@ -64,16 +65,24 @@ def test_changes_to_what_a_pipeline_reads_invalidate_it(configs, tmp_path, chang
     assert after == compiled(configs, None)
 
 
-def test_team_code_changes_invalidate_the_pipelines_that_ship_it(tmp_path, monkeypatch):
+def test_team_code_changes_invalidate_the_pipelines_that_ship_it(tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(REPO / "components", repo / "components")
     shutil.copytree(REPO / "configs", repo / "configs")
-    monkeypatch.setattr("compiler.kfp_backend.compile.REPO", repo)
-    ir = load_platform(repo / "configs").ir
-    fraud = ir.teams["fraud"].pipelines["train-fraud-model"]
-    search = ir.teams["search"].pipelines["train-search-ranker"]
-    keys = (pipeline_key(ir, fraud), pipeline_key(ir, search))
-    train = repo / "components" / "fraud" / "train.py"
-    train.write_text(train.read_text() + "\n# a comment changes what ships\n")
-    assert pipeline_key(ir, fraud) != keys[0]
-    assert pipeline_key(ir, search) == keys[1]
+    cache = BuildCache(tmp_path / "cache")
+    with code_root_at(repo):
+        ir = load_platform(repo / "configs").ir
+        fraud = ir.teams["fraud"].pipelines["train-fraud-model"]
+        search = ir.teams["search"].pipelines["train-search-ranker"]
+        keys = (pipeline_key(ir, fraud), pipeline_key(ir, search))
+        before = compiled(repo / "configs", cache)
+        train = repo / "components" / "fraud" / "train.py"
+        edit(train, "max_iter=150", "max_iter=151")  # read from this copy, not the checkout
+        assert pipeline_key(ir, fraud) != keys[0]
+        assert pipeline_key(ir, search) == keys[1]
+        after = compiled(repo / "configs", cache)
+    path = "pipelines/fraud/train-fraud-model.yaml"
+    assert "max_iter=150" in before[path] and "max_iter=151" in after[path]
+    assert {k: v for k, v in after.items() if k != path} == {
+        k: v for k, v in before.items() if k != path
+    }

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 import textwrap
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pytest
 from compiler.diagnostics import Diagnostic
 from compiler.frontend import load_platform
 from compiler.kfp_backend import compile_all
+from compiler.team_packages import code_root_at
 from tests.conftest import CONFIGS
 
 PIPELINE_KEY = re.compile(r"  [a-z0-9-]+:")
@@ -129,30 +128,6 @@ CASES = [
         "syntax error",
     ),
     Case(
-        "import-error",
-        """
-        steps:
-          only:
-            python: {function: PKG.broken_import:f}
-            inputs: {n: 1}
-        """,
-        "E211",
-        "PKG.broken_import:f",
-        "No module named 'mlplat_not_installed_xyz'",
-    ),
-    Case(
-        "import-raises",
-        """
-        steps:
-          only:
-            python: {function: PKG.raises:f}
-            inputs: {n: 1}
-        """,
-        "E211",
-        "PKG.raises:f",
-        "RuntimeError: configuration missing",
-    ),
-    Case(
         "not-a-function",
         """
         steps:
@@ -161,7 +136,8 @@ CASES = [
         """,
         "E211",
         "PKG.good:CONSTANT",
-        "is not a function (it is a value of type int)",
+        "'PKG.good:CONSTANT' is not a function defined with 'def' at the top level of its "
+        "module (see ",
     ),
     Case(
         "not-self-contained",
@@ -376,6 +352,12 @@ VALID = """
               data: {step: make, output: data}
             outputs: {stats: Metrics, rows: int, share: float}
             after: [judge]
+          missing-import:
+            python: {function: PKG.broken_import:f}
+            inputs: {n: 1}
+          raises:
+            python: {function: PKG.raises:f}
+            inputs: {n: 1}
 """
 
 
@@ -406,11 +388,12 @@ class Outcome:
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory) -> Outcome:
     root = tmp_path_factory.mktemp("kfp-diagnostics")
-    package = f"mlplat_lab_{uuid.uuid4().hex[:8]}"
-    (root / package).mkdir()
-    (root / package / "__init__.py").write_text("")
+    package = "components.lab"
+    shutil.copytree(CONFIGS.parent / "components", root / "components")  # the example teams'
+    folder = root / "components" / "lab"
+    folder.mkdir()
     for name, source in TEAM_CODE.items():
-        (root / package / name).write_text(textwrap.dedent(source).lstrip())
+        (folder / name).write_text(textwrap.dedent(source).lstrip())
     configs = root / "configs"
     shutil.copytree(CONFIGS, configs)
     blocks = [
@@ -427,14 +410,11 @@ def outcome(tmp_path_factory) -> Outcome:
     ).replace("PKG", package)
     team_file = configs / "teams" / "lab.yaml"
     team_file.write_text(team)
-    sys.path.insert(0, str(root))
-    try:
+    with code_root_at(root):
         result = load_platform(configs, ["env=local"])
         assert result.ok, [d.render() for d in result.diagnostics if d.is_error]
         assert result.ir is not None
         files, diagnostics = compile_all(result.ir, result.sources.locate)
-    finally:
-        sys.path.remove(str(root))
     return Outcome(team_file.resolve(), team.splitlines(), files, diagnostics, package)
 
 

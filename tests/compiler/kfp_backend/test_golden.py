@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from compiler.frontend import load_platform
 from compiler.kfp_backend import compile_all
+from compiler.team_packages import code_root_at
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "kfp"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "spec.yaml").is_file())
@@ -28,15 +28,16 @@ pytestmark = pytest.mark.golden
 def compiled(tmp_path_factory) -> dict[str, str]:
     configs = tmp_path_factory.mktemp("golden") / "configs"
     shutil.copytree(GOLDEN / "_platform", configs)
+    code = configs.parent  # each case team's package holds a copy of golden_steps.py
     for case in CASES:
         shutil.copy(GOLDEN / case / "spec.yaml", configs / "teams" / f"{case}.yaml")
-    sys.path.insert(0, str(GOLDEN))
-    try:
+        package = code / "components" / case.replace("-", "_")
+        package.mkdir(parents=True)
+        shutil.copy(GOLDEN / "golden_steps.py", package / "golden_steps.py")
+    with code_root_at(code):
         result = load_platform(configs)
         assert result.ok and result.ir is not None, [d.render() for d in result.diagnostics]
         files, diagnostics = compile_all(result.ir, result.sources.locate)
-    finally:
-        sys.path.remove(str(GOLDEN))
     assert diagnostics == [], [d.render() for d in diagnostics]
     return files
 

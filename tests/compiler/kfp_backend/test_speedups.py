@@ -14,6 +14,7 @@ from compiler.kfp_backend import (
     pipeline_text,
     speedups,
 )
+from compiler.team_packages import code_beside
 from tests.conftest import CONFIGS
 
 
@@ -30,18 +31,21 @@ def test_the_patch_is_active_for_the_pinned_kfp():
 @pytest.mark.parametrize("source", ["example-prod", "generated"])
 def test_patched_kfp_output_is_byte_identical_to_stock_kfp(source, tmp_path):
     if source == "example-prod":
+        configs = CONFIGS
         ir = load_platform(CONFIGS, ["env=prod"]).ir
     else:
-        ir = load_platform(generate(tmp_path / "configs", teams=6, seed=3)).ir
+        configs = generate(tmp_path / "configs", teams=6, seed=3)
+        ir = load_platform(configs).ir
     assert ir is not None
     pipelines = sorted(ir.pipelines(), key=lambda p: (p.team, p.name))
-    patched = [compile_pipeline(ir, p) for p in pipelines]  # python components shared
-    with speedups.stock_kfp():
+    with code_beside(configs):
+        patched = [compile_pipeline(ir, p) for p in pipelines]  # python components shared
+    with speedups.stock_kfp(), code_beside(configs):
         assert not kubernetes_batch.installed() and not pipeline_text.enabled()
         stock = [compile_pipeline(ir, p) for p in pipelines]  # every component made afresh
-    assert len(pipelines) >= 4
-    assert patched == stock
-    assert [compile_pipeline(ir, p) for p in reversed(pipelines)] == patched[::-1]
+        assert len(pipelines) >= 4
+        assert patched == stock
+        assert [compile_pipeline(ir, p) for p in reversed(pipelines)] == patched[::-1]
 
 
 def test_the_caller_is_still_named_as_kfp_expects():

@@ -1,4 +1,5 @@
-"""Step functions of the golden cases (importable as `golden_steps` while the tests run).
+"""Step functions of the golden cases (test_golden.py copies this file into each case
+team's package, `components/<team>/golden_steps.py`, read from a temporary folder).
 
 Their source is embedded in the expected YAML: edit them only together with `make golden`.
 """
