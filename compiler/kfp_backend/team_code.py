@@ -333,12 +333,16 @@ class _Reader:
                 listed = node.args[1]
                 if isinstance(listed, ast.List | ast.Tuple):
                     fields = [self.named_field(f) for f in listed.elts]
-                    return typing.NamedTuple(title, fields)  # type: ignore[misc]
+                    return self.named(typing.NamedTuple(title, fields))  # type: ignore[misc]
             if isinstance(title, str) and len(node.args) == 1:
                 named = {k.arg: self.annotation(k.value) for k in node.keywords if k.arg}
                 if len(named) == len(node.keywords):
-                    return typing.NamedTuple(title, **named)  # type: ignore[misc]
+                    return self.named(typing.NamedTuple(title, **named))  # type: ignore[misc]
         raise self.unknown(node)
+
+    def named(self, made: type) -> type:
+        made.__module__ = self.module.name  # as the module's own call would name it
+        return made
 
     def named_field(self, node: ast.expr) -> tuple[str, Any]:
         if (
