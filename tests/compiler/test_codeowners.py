@@ -40,3 +40,19 @@ def test_a_new_team_makes_the_committed_file_stale(configs, tmp_path, monkeypatc
     assert "out of date" in capsys.readouterr().err
     assert main(["codeowners", "--configs", str(configs), "--out", str(out)]) == 0
     assert "/configs/teams/vision.yaml  vi@acme.example" in out.read_text()
+
+
+def test_a_hyphenated_team_owns_its_package_folder(configs):
+    from compiler.frontend import load_platform
+
+    (configs / "teams" / "credit-risk.yaml").write_text(
+        "owners: [risk@acme.example]\ncost_center: CC-4000\nquotas: {cpu: '4', memory: 8Gi}\n"
+    )
+    ir = load_platform(configs, ["env=local"]).ir
+    assert ir is not None
+    text = render_codeowners(ir, "configs", {"fraud", "credit_risk"})
+    owners = {
+        p[0]: p[1:] for p in (line.split() for line in text.splitlines()) if p and p[0][0] == "/"
+    }
+    assert owners["/components/credit_risk/"] == ["risk@acme.example"]
+    assert "/components/credit-risk/" not in owners
