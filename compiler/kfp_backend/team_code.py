@@ -333,14 +333,14 @@ class _Reader:
                 listed = node.args[1]
                 if isinstance(listed, ast.List | ast.Tuple):
                     fields = [self.named_field(f) for f in listed.elts]
-                    return self.named(typing.NamedTuple(title, fields))  # type: ignore[misc]
+                    return self.named(typing.NamedTuple(title, fields))
             if isinstance(title, str) and len(node.args) == 1:
                 named = {k.arg: self.annotation(k.value) for k in node.keywords if k.arg}
                 if len(named) == len(node.keywords):
-                    return self.named(typing.NamedTuple(title, **named))  # type: ignore[misc]
+                    return self.named(typing.NamedTuple(title, **named))
         raise self.unknown(node)
 
-    def named(self, made: type) -> type:
+    def named(self, made: Any) -> Any:
         made.__module__ = self.module.name  # as the module's own call would name it
         return made
 

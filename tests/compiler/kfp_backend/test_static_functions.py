@@ -317,9 +317,7 @@ def test_nothing_else_is_reported(outcomes, scenario):
 def _python_refs() -> list[str]:
     ir = load_platform(CONFIGS, ["env=prod"]).ir
     assert ir is not None
-    return sorted(
-        {s.python.function for p in ir.pipelines() for s in p.steps.values() if s.python}
-    )
+    return sorted({s.python.function for p in ir.pipelines() for s in p.steps.values() if s.python})
 
 
 FEATURES = '''
