@@ -12,6 +12,7 @@ team's `components.search.data:...`) is refused before any code is looked at.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -35,6 +36,16 @@ def _installed_root() -> Path:
 def code_root() -> Path:
     """The folder that holds the `components/` package whose step code a build reads."""
     return _override or _installed_root()
+
+
+def module_file(module: str) -> Path | None:
+    """The source file of `module` under the code root, found on disk: nothing is imported
+    (an import system lookup would run the parent packages' `__init__.py`)."""
+    base = os.path.join(str(code_root()), *module.split("."))
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(candidate):
+            return Path(candidate)
+    return None
 
 
 @contextmanager

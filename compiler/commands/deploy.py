@@ -54,9 +54,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     ir = result.ir
     if ir.target == "local":
         from compiler.deploy.local.deploy import deploy_local
+        from compiler.team_packages import code_beside
 
         state_dir = Path(args.state_dir) if args.state_dir else None
-        return deploy_local(result, build_dir=build_dir, state_dir=state_dir, console=console)
+        with code_beside(result.composed.configs_dir):  # the code compile_outputs read
+            return deploy_local(result, build_dir=build_dir, state_dir=state_dir, console=console)
     try:
         from compiler.deploy.cloud import deploy_cloud
     except ImportError as exc:

@@ -39,7 +39,7 @@ import kfp
 from kfp import dsl
 
 from compiler.diagnostics import did_you_mean
-from compiler.team_packages import code_root
+from compiler.team_packages import code_root, module_file
 
 # Names the component's generated module defines before the function's source
 # (`import kfp; from kfp import dsl; from kfp.dsl import *; from typing import *`).
@@ -98,15 +98,6 @@ class TeamCodeError(Exception):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
-
-
-def module_file(module: str) -> Path | None:
-    """The source file of `module` under the code root, found on disk without importing."""
-    base = os.path.join(str(code_root()), *module.split("."))
-    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-        if os.path.isfile(candidate):
-            return Path(candidate)
-    return None
 
 
 def _display_path(filename: str | None) -> str:

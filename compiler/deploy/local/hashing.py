@@ -9,13 +9,12 @@ endpoints that serve it.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from compiler.ir import Endpoint, Model, Pipeline
+from compiler.team_packages import module_file
 
 # Bump when the way endpoints are served changes (settings layout, runtime parameters):
 # every endpoint then restarts once.
@@ -36,16 +35,14 @@ def _digest(*parts: Any) -> str:
 def module_source(module: str) -> bytes:
     """The source of a python module, or a marker when it cannot be found.
 
-    Only parent packages are imported (to locate the file); the module itself is not run.
+    The file is found where the compiler reads step code (`team_packages.module_file`);
+    nothing is imported.
     """
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.origin or not spec.has_location:
+    path = module_file(module)
+    if path is None:
         return f"<module {module} not found>".encode()
     try:
-        return Path(spec.origin).read_bytes()
+        return path.read_bytes()
     except OSError:
         return f"<module {module} unreadable>".encode()
 

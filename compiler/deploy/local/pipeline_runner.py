@@ -69,13 +69,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from compiler.deploy.local.pipelines import run_arguments
     from compiler.ir import PlatformIR
     from compiler.kfp_backend import build_pipeline
+    from compiler.team_packages import code_root_at
 
     ir = PlatformIR.model_validate_json(Path(args.ir).read_text(encoding="utf-8"))
     pipeline = ir.teams[args.team].pipelines[args.pipeline]
     root = Path(args.pipeline_root)
     root.mkdir(parents=True, exist_ok=True)
 
-    pipeline_func = build_pipeline(ir, pipeline)
+    with code_root_at(args.code_root):  # where the deploy read the steps' code
+        pipeline_func = build_pipeline(ir, pipeline)
     tasks = _step_tasks(pipeline_func.pipeline_spec, set(pipeline.steps))
     print(TASKS_MARKER + json.dumps({t[0]: step for step, t in tasks.items()}), flush=True)
 
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-root", required=True)
     parser.add_argument("--runner", choices=("subprocess", "docker"), default="subprocess")
     parser.add_argument("--result", required=True)
+    parser.add_argument("--code-root", required=True, help="the folder holding components/")
     args = parser.parse_args(argv)
     result = run(args)
     tmp = Path(args.result + ".tmp")

@@ -26,6 +26,7 @@ from compiler.deploy.local.pipeline_runner import TASKS_MARKER
 from compiler.deploy.local.processes import child_env
 from compiler.deploy.local.state import OutputRecord, RunRecord, now
 from compiler.ir import Pipeline
+from compiler.team_packages import code_root
 
 LOG_TAIL_LINES = 25
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -194,6 +195,8 @@ def run_pipeline(
         runner,
         "--result",
         str(result_file),
+        "--code-root",
+        str(code_root()),
     ]
     # Python steps run in this environment: a step's `packages` that are installed already
     # pass, others fail the step instead of silently changing the project's environment.
