@@ -156,15 +156,23 @@ def _parse(module: str, filename: str, data: bytes) -> _Module:
     """A module's source, parsed once per content (many pipelines share step modules)."""
     try:
         tree = ast.parse(data, filename)
+        lines = _source_lines(data)
     except SyntaxError as exc:
+        raise _syntax_error(module, exc) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
         raise TeamCodeError(
-            f"module '{module}' has a syntax error at {_display_path(exc.filename)}:{exc.lineno}: "
-            f"{exc.msg}",
-            "fix the syntax error; the compiler reads the module to find the function",
+            f"module '{module}' cannot be read: {type(exc).__name__}: {exc}",
+            "fix the module; the compiler reads it to find the function",
         ) from None
-    except ValueError as exc:  # e.g. null bytes
-        raise TeamCodeError(f"module '{module}' cannot be read: {exc}") from None
-    return _Module(module, filename, _source_lines(data), tree)
+    return _Module(module, filename, lines, tree)
+
+
+def _syntax_error(module: str, exc: SyntaxError) -> TeamCodeError:
+    return TeamCodeError(
+        f"module '{module}' has a syntax error at {_display_path(exc.filename)}:{exc.lineno}: "
+        f"{exc.msg}",
+        "fix the syntax error; the compiler reads the module to find the function",
+    )
 
 
 def read_module(module: str) -> _Module:
@@ -250,8 +258,7 @@ class _Reader:
             return self.fail(
                 node,
                 f"{self.subject} of {self.ref} is annotated with the string {text}",
-                "write the type itself (no quotes, no `from __future__ import annotations`): "
-                "kfp reads the types, not their names",
+                "write the type itself, without quotes: kfp reads the types, not their names",
             )
         part = ast.get_source_segment(self.text, node)
         which = f": {part} is not allowed" if whole is not node and part else ""
@@ -411,9 +418,14 @@ def _make_function(
     )
     ast.copy_location(bare, node)
     ast.fix_missing_locations(bare)
-    compiled = compile(
-        ast.Module(body=[bare], type_ignores=[]), module.filename, "exec", dont_inherit=True
-    )
+    try:  # compiling is not running: errors the parser leaves to the compiler show here
+        compiled = compile(
+            ast.Module(body=[bare], type_ignores=[]), module.filename, "exec", dont_inherit=True
+        )
+    except SyntaxError as exc:
+        raise _syntax_error(module.name, exc) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise TeamCodeError(f"{ref} cannot be compiled: {type(exc).__name__}: {exc}") from None
     code = next(c for c in compiled.co_consts if isinstance(c, CodeType) and c.co_name == node.name)
     func = FunctionType(code, {"__name__": module.name, "__builtins__": builtins}, node.name)
     func.__defaults__ = defaults or None
