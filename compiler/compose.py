@@ -19,6 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
+from compiler.confine import (
+    defaults_problems,
+    link_problems,
+    override_problems,
+    package_problem,
+    resolver_problems,
+)
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors
 from compiler.workers import fork_safe, map_unordered
 from compiler.yaml_source import (
@@ -257,6 +264,16 @@ def _composition_diag(
     )
 
 
+def _confinement(loaded: LoadedYaml, display: str) -> list[Diagnostic]:
+    """Problems that would let a file Hydra composes read outside configs/ (compiler.confine)."""
+    problems = [
+        *resolver_problems(loaded.data, loaded.sources),
+        *defaults_problems(loaded.data, loaded.sources, display),
+    ]
+    header = package_problem(loaded.package, display)
+    return [header, *problems] if header else problems
+
+
 def _merge(
     base: dict[str, Any],
     base_src: SourceMap | None,
@@ -382,6 +399,7 @@ def _load_team(
         diags.extend(loaded.diagnostics)
         if loaded.data is None:
             continue
+        diags.extend(resolver_problems(loaded.data, loaded.sources, only_known=True))
         if not isinstance(loaded.data, dict):
             diags.append(
                 error(
@@ -635,6 +653,9 @@ def compose_config(
 ) -> tuple[Composed | None, list[Diagnostic]]:
     """Compose one environment's config tree. Returns None with diagnostics when it cannot."""
     configs_dir = Path(configs_dir)
+    links = link_problems(configs_dir)  # before anything is read through a link
+    if links:
+        return None, links
     root_file = configs_dir / f"{ROOT_CONFIG}.yaml"
     if not root_file.is_file():
         return None, [
@@ -647,6 +668,7 @@ def compose_config(
         ]
     groups = config_groups(configs_dir)
     parsed, diags = _parse_overrides(overrides, groups)
+    diags.extend(override_problems((ov.key, ov.value, ov.span) for ov in parsed))
     root_loaded = read_yaml(str(root_file), display_path(root_file))
     diags.extend(root_loaded.diagnostics)
     if has_errors(diags) or root_loaded.data is None:
@@ -657,6 +679,10 @@ def compose_config(
         return None, [
             error("E004", f"{ROOT_CONFIG}.yaml must be a mapping of keys", root_span, None)
         ]
+    # What the root may reach is decided before the files its defaults list names are opened.
+    diags.extend(_confinement(root_loaded, display_path(root_file)))
+    if has_errors(diags):
+        return None, diags
 
     files = {root_file.relative_to(configs_dir).as_posix(): display_path(root_file)}
     candidates: dict[str, Any] = {}
@@ -707,6 +733,7 @@ def compose_config(
         diags.extend(loaded.diagnostics)
         if loaded.data is None:
             continue
+        diags.extend(_confinement(loaded, display_path(layer_path)))
         if isinstance(entry, tuple) and loaded.package != "_global_":
             diags.append(
                 error(

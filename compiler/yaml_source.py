@@ -42,6 +42,8 @@ _SCALARS = {
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _CONSTRUCTOR = SafeConstructor()
 _PACKAGE = re.compile(r"^#\s*@package\s+(\S+)\s*$", re.MULTILINE)
+_MAYBE_RESOLVER = re.compile(r"\$\{\s*[\w.\-]+\s*:")
+"""A cheap test for text that may call an OmegaConf resolver (`compiler.confine` decides)."""
 
 
 @dataclass
@@ -476,11 +478,18 @@ def fast_load(path: str) -> Any:
             loader.dispose()
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, TypeError, ValueError):
         raise NeedsPositions from None
+    if "${" in text and may_call_resolver(text):
+        raise NeedsPositions  # an interpolation to check (see compiler.confine)
     if "&" in text:
         size, depth = _expanded_size(data)
         if size > MAX_NODES or depth > MAX_DEPTH:
             raise NeedsPositions
     return {} if data is None else data
+
+
+def may_call_resolver(text: str) -> bool:
+    """Whether text may hold an interpolation that calls a resolver, such as ${oc.env:X}."""
+    return "${" in text and _MAYBE_RESOLVER.search(text) is not None
 
 
 def walk(tree: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
