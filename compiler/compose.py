@@ -150,7 +150,7 @@ def _parse_overrides(
                 )
             )
             continue
-        if key == "hydra" or key.startswith("hydra."):
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
             diags.append(
                 error(
                     "E010",

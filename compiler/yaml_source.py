@@ -267,6 +267,50 @@ def _context_note(exc: yaml.MarkedYAMLError, mark: yaml.Mark | None) -> tuple[st
     return ()
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _syntax_hint(text: str, exc: yaml.MarkedYAMLError, mark: yaml.Mark | None) -> str:
+    """Say what is wrong with the indentation when that is the cause, else the general advice.
+
+    libyaml's messages ("found character that cannot start any token", "did not find expected
+    key") do not tell a tab or a key indented less than its siblings from other mistakes.
+    """
+    general = "check indentation, quotes and ':' around this position"
+    if mark is None:
+        return general
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return general
+    line = lines[mark.line]
+    leading = line[: len(line) - len(line.lstrip(" \t"))]
+    if "\t" in leading:
+        return (
+            f"line {mark.line + 1} is indented with a tab (column {leading.index(chr(9)) + 1}); "
+            "YAML indents with spaces only: replace the tab with spaces"
+        )
+    if not (exc.problem or "").startswith("did not find expected key"):
+        return general
+    indent = _indent(line)
+    above = [
+        (number, _indent(lines[number]))
+        for number in range(mark.line - 1, -1, -1)
+        if lines[number].strip() and not lines[number].lstrip().startswith("#")
+    ]
+    if not above or above[0][1] <= indent:
+        return general
+    previous, previous_indent = above[0]
+    outer = next((i for _, i in above if i < indent), None)
+    spaces = f"{indent} space{'s' * (indent != 1)}"
+    leave = f", or by {outer} to leave it" if outer is not None else ""
+    return (
+        f"line {mark.line + 1} is indented less than line {previous + 1} above it "
+        f"({spaces} instead of {previous_indent}): indent it by {previous_indent} spaces "
+        f"to stay in that block{leave}"
+    )
+
+
 def parse_yaml(text: str, file: str) -> LoadedYaml:
     """Parse one document; never raises for bad input, returns diagnostics instead."""
     start = Span(file)
@@ -299,7 +343,7 @@ def parse_yaml(text: str, file: str) -> LoadedYaml:
                     "E001",
                     f"YAML syntax error: {problem}{context}",
                     span,
-                    "check indentation, quotes and ':' around this position",
+                    _syntax_hint(text, exc, mark),
                     *_context_note(exc, mark),
                 )
             ],

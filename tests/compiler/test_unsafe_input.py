@@ -32,7 +32,7 @@ def _fill(value: Any, places: dict[str, str]) -> Any:
 
 def test_every_loading_code_has_a_case() -> None:
     codes = {case["expect"].split("error[")[1][:4] for case in CASES}
-    assert codes == {"E014", "E015", "E016"}
+    assert codes >= {"E014", "E015", "E016"}
     assert len({case["id"] for case in CASES}) == len(CASES)
 
 
