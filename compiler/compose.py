@@ -20,6 +20,7 @@ from typing import Any
 
 from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.confine import (
+    RESOLVER_HINT,
     defaults_problems,
     link_problems,
     override_problems,
@@ -205,6 +206,10 @@ def _defaults_span(root_src: SourceMap, root: dict[str, Any], group: str) -> Spa
     return root_src.locate(("defaults",))
 
 
+class ResolverRefused(Exception):
+    """The composed config calls a resolver: it is not resolved (E014)."""
+
+
 def _hydra_compose(
     configs_dir: Path, overrides: list[str]
 ) -> tuple[dict[str, Any] | None, dict[str, str], Exception | None]:
@@ -224,6 +229,11 @@ def _hydra_compose(
             }
             with open_dict(cfg):
                 del cfg["hydra"]
+            # Every file Hydra read was checked before (compiler.confine); this holds whatever
+            # Hydra composed, so no resolver ever runs, even from a file that check missed.
+            unresolved = OmegaConf.to_container(cfg, resolve=False)
+            if resolver_problems(unresolved, Span(CLI_FILE)):
+                return None, {}, ResolverRefused()
             tree = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         return None, {}, exc
@@ -264,11 +274,11 @@ def _composition_diag(
     )
 
 
-def _confinement(loaded: LoadedYaml, display: str) -> list[Diagnostic]:
+def _confinement(loaded: LoadedYaml, display: str, *, root: bool) -> list[Diagnostic]:
     """Problems that would let a file Hydra composes read outside configs/ (compiler.confine)."""
     problems = [
         *resolver_problems(loaded.data, loaded.sources),
-        *defaults_problems(loaded.data, loaded.sources, display),
+        *defaults_problems(loaded.data, loaded.sources, display, root=root),
     ]
     header = package_problem(loaded.package, display)
     return [header, *problems] if header else problems
@@ -680,7 +690,7 @@ def compose_config(
             error("E004", f"{ROOT_CONFIG}.yaml must be a mapping of keys", root_span, None)
         ]
     # What the root may reach is decided before the files its defaults list names are opened.
-    diags.extend(_confinement(root_loaded, display_path(root_file)))
+    diags.extend(_confinement(root_loaded, display_path(root_file), root=True))
     if has_errors(diags):
         return None, diags
 
@@ -733,7 +743,7 @@ def compose_config(
         diags.extend(loaded.diagnostics)
         if loaded.data is None:
             continue
-        diags.extend(_confinement(loaded, display_path(layer_path)))
+        diags.extend(_confinement(loaded, display_path(layer_path), root=False))
         if isinstance(entry, tuple) and loaded.package != "_global_":
             diags.append(
                 error(
@@ -769,6 +779,16 @@ def compose_config(
     root_overrides = [ov for ov in parsed if ov.kind == "root"]
     hydra_overrides = [ov.text for ov in parsed if ov.kind in ("group", "root")]
     tree, _choices, exc = _hydra_compose(configs_dir, hydra_overrides)
+    if isinstance(exc, ResolverRefused):
+        return None, [
+            *diags,
+            error(
+                "E014",
+                "the composed config calls a resolver; specs may not use resolvers",
+                root_span,
+                RESOLVER_HINT,
+            ),
+        ]
     if exc is not None or tree is None:
         return None, [
             *diags,

@@ -149,11 +149,24 @@ def _leaves_configs(word: str) -> bool:
     )
 
 
-def defaults_problems(data: Any, where: Locator, file: str) -> list[Diagnostic]:
-    """E015 for defaults entries that leave configs/ or configure Hydra, and for Hydra
-    settings in a config file. Decided from the text alone: no file is opened."""
+def defaults_problems(
+    data: Any, where: Locator, file: str, *, root: bool = True
+) -> list[Diagnostic]:
+    """E015 for defaults entries that leave configs/ or configure Hydra, for Hydra settings in
+    a config file, and for a defaults list anywhere but in the root config (``root=False``):
+    Hydra would compose files that loading never checked. Decided from the text alone: no
+    file is opened."""
     if not isinstance(data, dict):
         return []
+    if not root and "defaults" in data:
+        return [
+            error(
+                "E015",
+                "only platform.yaml has a defaults list",
+                where.locate(("defaults",), at_key=True) or Span(file),
+                "list the config in the defaults of platform.yaml instead",
+            )
+        ]
     problems: list[Diagnostic] = []
     if HYDRA_KEY in data:
         problems.append(

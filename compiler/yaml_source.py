@@ -42,8 +42,9 @@ _SCALARS = {
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _CONSTRUCTOR = SafeConstructor()
 _PACKAGE = re.compile(r"^#\s*@package\s+(\S+)\s*$", re.MULTILINE)
-_MAYBE_RESOLVER = re.compile(r"\$\{\s*[\w.\-]+\s*:")
-"""A cheap test for text that may call an OmegaConf resolver (`compiler.confine` decides)."""
+_MAYBE_RESOLVER = re.compile(r"\$\{\s*(?:oc\.[\w.\-]+|hydra|now)\s*:")
+"""A cheap test for text that may call a resolver OmegaConf or Hydra has, such as ${oc.env:X}
+(`compiler.confine` decides); shell text such as ${VAR:-x} stays on the fast path."""
 
 
 @dataclass
@@ -532,7 +533,7 @@ def fast_load(path: str) -> Any:
 
 
 def may_call_resolver(text: str) -> bool:
-    """Whether text may hold an interpolation that calls a resolver, such as ${oc.env:X}."""
+    """Whether text may hold an interpolation calling a resolver of OmegaConf or Hydra."""
     return "${" in text and _MAYBE_RESOLVER.search(text) is not None
 
 

@@ -139,3 +139,27 @@ def test_links_inside_the_repository_are_followed(configs: Path) -> None:
     result = load_platform(configs, ["env=prod"])
     assert result.ok, [d.render() for d in result.diagnostics]
     assert result.ir is not None and "data" in result.ir.teams
+
+
+def test_a_resolver_in_any_file_hydra_composes_is_never_run(
+    configs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever Hydra composed is checked once more before it is resolved: a resolver in a
+    file the per-file checks did not see is refused too, and nothing is resolved."""
+    import compiler.compose
+
+    monkeypatch.setenv("MLPLAT_TEST_SECRET", "tok-net-4d5e")
+    overlay = configs / "env" / "prod.yaml"
+    overlay.write_text(
+        overlay.read_text().replace(
+            "teams:\n  fraud:\n",
+            'teams:\n  fraud:\n    description: "${oc.env:MLPLAT_TEST_SECRET}"\n',
+        )
+    )
+    monkeypatch.setattr(compiler.compose, "_confinement", lambda *args, **kwargs: [])
+    result = load_platform(configs, ["env=prod"])
+    assert [d.code for d in result.diagnostics] == ["E014"]
+    assert result.diagnostics[0].message == (
+        "the composed config calls a resolver; specs may not use resolvers"
+    )
+    assert result.composed is None and "tok-net-4d5e" not in result.diagnostics[0].render()
