@@ -498,7 +498,11 @@ def _team_key(paths: list[Path], overlay: dict[str, Any] | None, overrides: list
         overlay,
         [ov.text for ov in overrides],
         code_fingerprint(
-            "schemas", "compiler/compose.py", "compiler/yaml_source.py", "compiler/secrets_scan.py"
+            "schemas",
+            "compiler/compose.py",
+            "compiler/confine.py",
+            "compiler/yaml_source.py",
+            "compiler/secrets_scan.py",
         ),
         versions("pydantic", "pydantic-core", "email-validator", "croniter", "PyYAML"),
     )
