@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
+from compiler.confine import (
+    RESOLVER_HINT,
+    defaults_problems,
+    link_problems,
+    override_problems,
+    package_problem,
+    resolver_problems,
+)
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors
 from compiler.workers import fork_safe, map_unordered
 from compiler.yaml_source import (
@@ -143,7 +151,7 @@ def _parse_overrides(
                 )
             )
             continue
-        if key == "hydra" or key.startswith("hydra."):
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
             diags.append(
                 error(
                     "E010",
@@ -198,6 +206,10 @@ def _defaults_span(root_src: SourceMap, root: dict[str, Any], group: str) -> Spa
     return root_src.locate(("defaults",))
 
 
+class ResolverRefused(Exception):
+    """The composed config calls a resolver: it is not resolved (E014)."""
+
+
 def _hydra_compose(
     configs_dir: Path, overrides: list[str]
 ) -> tuple[dict[str, Any] | None, dict[str, str], Exception | None]:
@@ -217,6 +229,11 @@ def _hydra_compose(
             }
             with open_dict(cfg):
                 del cfg["hydra"]
+            # Every file Hydra read was checked before (compiler.confine); this holds whatever
+            # Hydra composed, so no resolver ever runs, even from a file that check missed.
+            unresolved = OmegaConf.to_container(cfg, resolve=False)
+            if resolver_problems(unresolved, Span(CLI_FILE)):
+                return None, {}, ResolverRefused()
             tree = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         return None, {}, exc
@@ -255,6 +272,16 @@ def _composition_diag(
         root_span,
         "check interpolations like ${platform.region} and the defaults list",
     )
+
+
+def _confinement(loaded: LoadedYaml, display: str, *, root: bool) -> list[Diagnostic]:
+    """Problems that would let a file Hydra composes read outside configs/ (compiler.confine)."""
+    problems = [
+        *resolver_problems(loaded.data, loaded.sources),
+        *defaults_problems(loaded.data, loaded.sources, display, root=root),
+    ]
+    header = package_problem(loaded.package, display)
+    return [header, *problems] if header else problems
 
 
 def _merge(
@@ -382,6 +409,7 @@ def _load_team(
         diags.extend(loaded.diagnostics)
         if loaded.data is None:
             continue
+        diags.extend(resolver_problems(loaded.data, loaded.sources, only_known=True))
         if not isinstance(loaded.data, dict):
             diags.append(
                 error(
@@ -470,7 +498,11 @@ def _team_key(paths: list[Path], overlay: dict[str, Any] | None, overrides: list
         overlay,
         [ov.text for ov in overrides],
         code_fingerprint(
-            "schemas", "compiler/compose.py", "compiler/yaml_source.py", "compiler/secrets_scan.py"
+            "schemas",
+            "compiler/compose.py",
+            "compiler/confine.py",
+            "compiler/yaml_source.py",
+            "compiler/secrets_scan.py",
         ),
         versions("pydantic", "pydantic-core", "email-validator", "croniter", "PyYAML"),
     )
@@ -635,6 +667,9 @@ def compose_config(
 ) -> tuple[Composed | None, list[Diagnostic]]:
     """Compose one environment's config tree. Returns None with diagnostics when it cannot."""
     configs_dir = Path(configs_dir)
+    links = link_problems(configs_dir)  # before anything is read through a link
+    if links:
+        return None, links
     root_file = configs_dir / f"{ROOT_CONFIG}.yaml"
     if not root_file.is_file():
         return None, [
@@ -647,6 +682,7 @@ def compose_config(
         ]
     groups = config_groups(configs_dir)
     parsed, diags = _parse_overrides(overrides, groups)
+    diags.extend(override_problems((ov.key, ov.value, ov.span) for ov in parsed))
     root_loaded = read_yaml(str(root_file), display_path(root_file))
     diags.extend(root_loaded.diagnostics)
     if has_errors(diags) or root_loaded.data is None:
@@ -657,6 +693,10 @@ def compose_config(
         return None, [
             error("E004", f"{ROOT_CONFIG}.yaml must be a mapping of keys", root_span, None)
         ]
+    # What the root may reach is decided before the files its defaults list names are opened.
+    diags.extend(_confinement(root_loaded, display_path(root_file), root=True))
+    if has_errors(diags):
+        return None, diags
 
     files = {root_file.relative_to(configs_dir).as_posix(): display_path(root_file)}
     candidates: dict[str, Any] = {}
@@ -707,6 +747,7 @@ def compose_config(
         diags.extend(loaded.diagnostics)
         if loaded.data is None:
             continue
+        diags.extend(_confinement(loaded, display_path(layer_path), root=False))
         if isinstance(entry, tuple) and loaded.package != "_global_":
             diags.append(
                 error(
@@ -742,6 +783,16 @@ def compose_config(
     root_overrides = [ov for ov in parsed if ov.kind == "root"]
     hydra_overrides = [ov.text for ov in parsed if ov.kind in ("group", "root")]
     tree, _choices, exc = _hydra_compose(configs_dir, hydra_overrides)
+    if isinstance(exc, ResolverRefused):
+        return None, [
+            *diags,
+            error(
+                "E014",
+                "the composed config calls a resolver; specs may not use resolvers",
+                root_span,
+                RESOLVER_HINT,
+            ),
+        ]
     if exc is not None or tree is None:
         return None, [
             *diags,

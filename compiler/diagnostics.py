@@ -30,6 +30,9 @@ CODES: dict[str, str] = {
     "E011": "override matches nothing",
     "E012": "unknown environment",
     "E013": "config composition failed",
+    "E014": "interpolation calls a resolver (environment, files or Hydra)",
+    "E015": "defaults entry outside configs/, or Hydra configured from a config file",
+    "E016": "symbolic link leads outside the repository",
     "E100": "invalid value",
     "E101": "unknown key",
     "E102": "missing required key",
@@ -199,8 +202,11 @@ def _excerpt(diag: Diagnostic, root: Path | None) -> list[str]:
     """The offending source line with a caret under the column (rustc / dbt style)."""
     if root is None or diag.span.file.startswith("<"):
         return []
+    path = root / diag.span.file
+    if _through_link(root, path):
+        return []  # never print from a file reached through a link (it may lead anywhere)
     try:
-        lines = (root / diag.span.file).read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError, ValueError):
         return []
     if not 1 <= diag.span.line <= len(lines):
@@ -211,6 +217,20 @@ def _excerpt(diag: Diagnostic, root: Path | None) -> list[str]:
     gutter = str(diag.span.line)
     pad = " " * len(gutter)
     return [f" {pad} |", f" {gutter} | {text}", f" {pad} | {' ' * (diag.span.col - 1)}^"]
+
+
+def _through_link(root: Path, path: Path) -> bool:
+    """Whether ``path`` or a folder on its way below ``root`` is a symbolic link."""
+    try:
+        parts = path.relative_to(root).parts
+        base = root
+    except ValueError:
+        parts, base = path.parts[1:], Path(path.anchor)
+    for part in parts:
+        base = base / part
+        if base.is_symlink():
+            return True
+    return False
 
 
 def render_text(

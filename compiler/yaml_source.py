@@ -42,6 +42,9 @@ _SCALARS = {
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _CONSTRUCTOR = SafeConstructor()
 _PACKAGE = re.compile(r"^#\s*@package\s+(\S+)\s*$", re.MULTILINE)
+_MAYBE_RESOLVER = re.compile(r"\$\{\s*(?:oc\.[\w.\-]+|hydra|now)\s*:")
+"""A cheap test for text that may call a resolver OmegaConf or Hydra has, such as ${oc.env:X}
+(`compiler.confine` decides); shell text such as ${VAR:-x} stays on the fast path."""
 
 
 @dataclass
@@ -265,6 +268,50 @@ def _context_note(exc: yaml.MarkedYAMLError, mark: yaml.Mark | None) -> tuple[st
     return ()
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _syntax_hint(text: str, exc: yaml.MarkedYAMLError, mark: yaml.Mark | None) -> str:
+    """Say what is wrong with the indentation when that is the cause, else the general advice.
+
+    libyaml's messages ("found character that cannot start any token", "did not find expected
+    key") do not tell a tab or a key indented less than its siblings from other mistakes.
+    """
+    general = "check indentation, quotes and ':' around this position"
+    if mark is None:
+        return general
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return general
+    line = lines[mark.line]
+    leading = line[: len(line) - len(line.lstrip(" \t"))]
+    if "\t" in leading:
+        return (
+            f"line {mark.line + 1} is indented with a tab (column {leading.index(chr(9)) + 1}); "
+            "YAML indents with spaces only: replace the tab with spaces"
+        )
+    if not (exc.problem or "").startswith("did not find expected key"):
+        return general
+    indent = _indent(line)
+    above = [
+        (number, _indent(lines[number]))
+        for number in range(mark.line - 1, -1, -1)
+        if lines[number].strip() and not lines[number].lstrip().startswith("#")
+    ]
+    if not above or above[0][1] <= indent:
+        return general
+    previous, previous_indent = above[0]
+    outer = next((i for _, i in above if i < indent), None)
+    spaces = f"{indent} space{'s' * (indent != 1)}"
+    leave = f", or by {outer} to leave it" if outer is not None else ""
+    return (
+        f"line {mark.line + 1} is indented less than line {previous + 1} above it "
+        f"({spaces} instead of {previous_indent}): indent it by {previous_indent} spaces "
+        f"to stay in that block{leave}"
+    )
+
+
 def parse_yaml(text: str, file: str) -> LoadedYaml:
     """Parse one document; never raises for bad input, returns diagnostics instead."""
     start = Span(file)
@@ -297,7 +344,7 @@ def parse_yaml(text: str, file: str) -> LoadedYaml:
                     "E001",
                     f"YAML syntax error: {problem}{context}",
                     span,
-                    "check indentation, quotes and ':' around this position",
+                    _syntax_hint(text, exc, mark),
                     *_context_note(exc, mark),
                 )
             ],
@@ -476,11 +523,18 @@ def fast_load(path: str) -> Any:
             loader.dispose()
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, TypeError, ValueError):
         raise NeedsPositions from None
+    if "${" in text and may_call_resolver(text):
+        raise NeedsPositions  # an interpolation to check (see compiler.confine)
     if "&" in text:
         size, depth = _expanded_size(data)
         if size > MAX_NODES or depth > MAX_DEPTH:
             raise NeedsPositions
     return {} if data is None else data
+
+
+def may_call_resolver(text: str) -> bool:
+    """Whether text may hold an interpolation calling a resolver of OmegaConf or Hydra."""
+    return "${" in text and _MAYBE_RESOLVER.search(text) is not None
 
 
 def walk(tree: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:

@@ -41,7 +41,7 @@ def test_server_settings(tmp_path: Path) -> None:
     assert settings["environments_dir"].startswith(str(folder))
     model = json.loads((folder / "fraud-scorer" / "model-settings.json").read_text())
     assert model == {
-        "implementation": "mlserver_sklearn.SKLearnModel",
+        "implementation": "compiler.deploy.local.runtimes.ValidatedSKLearnModel",
         "name": "fraud-scorer",
         "parameters": {"uri": "/registry/model.joblib", "version": "3"},
     }

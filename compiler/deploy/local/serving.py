@@ -26,8 +26,13 @@ from compiler.deploy.local.processes import child_env
 from compiler.deploy.local.state import ModelVersionRecord
 
 # Runtime of the spec → (python module, MLServer implementation, package to install).
+# Where `runtimes` has a checked variant of a runtime, it is served (bad requests answer 400).
 MLSERVER_RUNTIMES: dict[str, tuple[str, str, str]] = {
-    "sklearn": ("mlserver_sklearn", "mlserver_sklearn.SKLearnModel", "mlserver-sklearn"),
+    "sklearn": (
+        "mlserver_sklearn",
+        "compiler.deploy.local.runtimes.ValidatedSKLearnModel",
+        "mlserver-sklearn",
+    ),
     "xgboost": ("mlserver_xgboost", "mlserver_xgboost.XGBoostModel", "mlserver-xgboost"),
     "lightgbm": ("mlserver_lightgbm", "mlserver_lightgbm.LightGBMModel", "mlserver-lightgbm"),
     "huggingface": (
