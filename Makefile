@@ -28,8 +28,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## create .venv and install mlplat with its pinned dependencies
 
-validate: $(STAMP) ## validate the specs of ENV (no output written)
-	$(MLPLAT) validate --env $(ENV)
+validate: $(STAMP) ## validate the specs of every environment, or of ENV when given (no output written)
+	$(MLPLAT) validate $(if $(filter-out file,$(origin ENV)),--env $(ENV))
 
 compile: $(STAMP) ## validate and compile ENV into build/ENV/
 	$(MLPLAT) compile --env $(ENV)
