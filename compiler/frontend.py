@@ -67,20 +67,38 @@ def load_platform(
         return FrontendResult(None, diags, None)
     parsed, validation = validate_composed(composed)
     diags.extend(validation)
-    ir, link_diags = link(parsed, cache)
+    ir, link_diags = link(parsed, cache, incomplete=True)
     diags.extend(link_diags)
+    complete = not has_errors(diags) and not parsed.invalid_teams
     if ir is not None:
         sources = composed.sources
         root = sources.locate(()) or Span(str(configs_dir))
-        diags.extend(
-            check_org_policies(
-                ir, lambda path, key: sources.locate(path, at_key=key) or root, today
-            )
+        found = check_org_policies(
+            ir, lambda path, key: sources.locate(path, at_key=key) or root, today
         )
+        # Policies also run on what linked when something else did not: one error never
+        # hides another independent of it (a quota above capacity and above the policy's
+        # maximum). Findings about what is missing from such an IR are left out.
+        diags.extend(found if complete else independent_findings(found, parsed.invalid_teams))
+        if not complete:
+            ir = None
     # An IR that breaks only organisation policies is still complete: `mlplat check` runs the
     # security baseline on it too. `ok` stays false, so nothing builds or deploys from it.
     only_policy = all(d.code.startswith("G") for d in diags if d.is_error)
     return FrontendResult(ir if only_policy else None, diags, composed)
+
+
+def independent_findings(found: list[Diagnostic], invalid_teams: Iterable[str]) -> list[Diagnostic]:
+    """Policy findings that hold whatever the errors elsewhere: not 'an exception waives
+    nothing' (what it waives may be an object left out), nor an exception naming a team
+    that failed validation."""
+    teams = {f"'{name}'" for name in invalid_teams}
+    return [
+        d
+        for d in found
+        if d.code != "G113"
+        and not (d.code == "E202" and any(f"names team {t}," in d.message for t in teams))
+    ]
 
 
 def config_files(configs_dir: Path) -> list[Path]:
