@@ -75,16 +75,19 @@ def run_many(args: argparse.Namespace, console: Console, names: list[str]) -> in
         f"planning {', '.join(names) if names else 'no environment'}"
         + (f" (not reached: {', '.join(skipped)})" if skipped else "")
     )
-    planned, worst, documents = [], EXIT_OK, []
+    planned: list[EnvironmentPlan] = []
+    documents: list[dict[str, object]] = []
+    worst = EXIT_OK
     for name in names:
         console.step(f"plan of {name} ({why[name].replace('`', '')}):")
         sub = argparse.Namespace(**{**vars(args), "env": name})
-        out = io.StringIO() if console.fmt == "json" else console.out
+        captured = io.StringIO()
+        out = captured if console.fmt == "json" else console.out
         own = Console(console.fmt, console.color, out=out, err=console.err)
         code, report_file = plan_one(sub, own)
         worst = max(worst, code)
         if console.fmt == "json":
-            found = json.loads(out.getvalue() or '{"diagnostics": []}')["diagnostics"]
+            found = json.loads(captured.getvalue() or '{"diagnostics": []}')["diagnostics"]
             documents.extend({**diag, "environment": name} for diag in found)
         text = report_file.read_text(encoding="utf-8") if report_file is not None else None
         planned.append(EnvironmentPlan(name, why[name], text))
