@@ -171,6 +171,11 @@ def load_environments(
     are validated once for all environments whose overlay leaves them unchanged (through
     `cache`: an unchanged team has the same key in each of them)."""
     configs = Path(configs_dir)
+    # Decoded team specs (and linked objects) stay in memory from one environment to the
+    # next: a team no overlay changes is loaded and validated once, even without a cache folder.
+    shared = cache if cache is not None else BuildCache(None)
+    shared.keep_in_memory()
+    shared.begin_build()
     results: dict[str, FrontendResult] = {}
     read: set[str] = set()
     found: dict[tuple[str, Span, str], tuple[Diagnostic, list[str]]] = {}
@@ -180,7 +185,7 @@ def load_environments(
             [f"{ENV_GROUP}={name}", *overrides],
             today=today,
             jobs=jobs,
-            cache=cache,
+            cache=shared,
             every_file=False,
         )
         results[name] = result

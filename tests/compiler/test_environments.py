@@ -54,3 +54,19 @@ def test_team_files_are_validated_once_for_the_environments_that_do_not_change_t
     # fraud, recsys, search once for dev and local (no team overlay), again for prod (it
     # overlays all three): 6 validated specs stored, dev's reused by local
     assert cache.entries("teams") == 6
+
+
+def test_without_a_cache_folder_too(configs, monkeypatch):
+    from compiler import compose
+
+    validated: list[str] = []
+    clean_team = compose._clean_team
+
+    def counting(task):  # type: ignore[no-untyped-def]
+        validated.append(task[0])
+        return clean_team(task)
+
+    monkeypatch.setattr(compose, "_clean_team", counting)
+    assert load_environments(configs, ["dev", "local", "prod"]).ok
+    # dev validates the three teams; local reuses them; prod's overlay changes all three
+    assert sorted(validated) == sorted(["fraud", "recsys", "search"] * 2)
