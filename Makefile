@@ -28,17 +28,17 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## create .venv and install mlplat with its pinned dependencies
 
-validate: $(STAMP) ## validate the specs of ENV (no output written)
-	$(MLPLAT) validate --env $(ENV)
+validate: $(STAMP) ## validate the specs of every environment, or of ENV when given (no output written)
+	$(MLPLAT) validate $(if $(filter-out file,$(origin ENV)),--env $(ENV))
 
 compile: $(STAMP) ## validate and compile ENV into build/ENV/
 	$(MLPLAT) compile --env $(ENV)
 
-plan: $(STAMP) ## plan ENV's cloud resources into build/ENV/ (report.md); BASE=REF|DIR compares with it
+plan: $(STAMP) ## plan ENV's cloud resources into build/ENV/ (report.md); BASE=REF|DIR compares with it; ENV=changed: every env the change since BASE reaches (build/report.md)
 	$(MLPLAT) plan --env $(ENV) $(if $(BASE),--base $(BASE)) $(PLAN_ARGS)
 
-policies: $(STAMP) ## organisation policies + security baseline of ENV (mlplat check; CHECK_ARGS="--format sarif --out F")
-	$(MLPLAT) check --env $(ENV) $(CHECK_ARGS)
+policies: $(STAMP) ## organisation policies + security baseline of ENV (mlplat check; CHECK_ARGS="--format sarif --out F"; ENV=changed with BASE)
+	$(MLPLAT) check --env $(ENV) $(if $(BASE),--base $(BASE)) $(CHECK_ARGS)
 
 $(SCAN_STAMP): requirements-scan.lock
 	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)

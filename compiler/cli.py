@@ -90,6 +90,35 @@ def overrides_of(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
+ALL_ENVIRONMENTS, CHANGED_ENVIRONMENTS = "all", "changed"
+
+
+def environments_of(args: argparse.Namespace, *, default_all: bool = False) -> list[str] | None:
+    """The environments of a command that runs for several: `--env all` (or no environment
+    at all, with `default_all`), `--env changed` (those the change since `--base` reaches);
+    None for one environment."""
+    from compiler.frontend import environments
+
+    overrides = list(getattr(args, "overrides", None) or [])
+    chosen = any(o.startswith("env=") for o in overrides)
+    if args.env not in (ALL_ENVIRONMENTS, CHANGED_ENVIRONMENTS):
+        if args.env is None and not chosen and default_all:
+            return environments(Path(args.configs)) or None
+        return None
+    if chosen:
+        raise SystemExit(usage_error("give the environment once: either --env or env=..."))
+    if args.env == ALL_ENVIRONMENTS:
+        return environments(Path(args.configs))
+    if not hasattr(args, "base"):
+        raise SystemExit(usage_error("--env changed needs --base: this command has none"))
+    from compiler.reach import ReachError, environments_reached
+
+    try:
+        return list(environments_reached(Path(args.configs), args.base))
+    except ReachError as exc:
+        raise SystemExit(usage_error(str(exc))) from None
+
+
 def usage_error(message: str) -> int:
     sys.stderr.write(f"mlplat: error: {message}\n")
     return EXIT_USAGE
@@ -174,7 +203,9 @@ def build_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def add_common_args(parser: argparse.ArgumentParser, *, overrides: bool = True) -> None:
     parser.add_argument(
-        "--env", help="environment (same as the override env=ENV); default from platform.yaml"
+        "--env",
+        help="environment (same as the override env=ENV; default from platform.yaml); "
+        "validate and plan also take 'all', plan 'changed' (those the change since --base reaches)",
     )
     parser.add_argument("--configs", default="configs", help="config folder (default: configs)")
     parser.add_argument(

@@ -530,7 +530,7 @@ def _clean_teams(
     for name, paths in loadable.items():
         overlay = overlays[name][0] if name in overlays else None
         team_overrides = overrides.get(name, [])
-        if cache.folder is not None:
+        if cache.folder is not None or cache.resident:  # on disk, or in memory only
             keys[name] = _team_key(paths, overlay, team_overrides)
             hit = cache.load("teams", keys[name], _decode_team)
             if hit is not None:

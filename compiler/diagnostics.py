@@ -105,6 +105,7 @@ CODES: dict[str, str] = {
     "S301": "cluster API reachable from the internet",
     "S302": "Kubernetes secrets not encrypted with a rotating key",
     "S303": "control-plane logs missing",
+    "S304": "cluster, secrets key or control-plane logs not protected from deletion",
     "S401": "nodes allow IMDSv1 or a hop limit above 1",
     "S402": "nodes reachable over SSH",
     "S403": "node disks not encrypted",

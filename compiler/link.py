@@ -218,12 +218,13 @@ def _place(
     """Resolve the node pool of a workload and check that it fits there."""
     pool = pools.get(pool_name or "")
     if pool is None:
-        if explicit and pool_name not in ln.spec.root.node_pools:  # type: ignore[union-attr]
+        declared = ln.spec.root.node_pools  # type: ignore[union-attr]
+        if explicit and pool_name not in declared:
             ln.err(
                 "E202",
                 f"{what} uses node pool '{pool_name}', which does not exist",
                 (*path, "node_pool"),
-                did_you_mean(str(pool_name), pools),
+                did_you_mean(str(pool_name), declared),  # also pools with errors of their own
             )
         return None, _resources(root, resources, None)
     resolved = _resources(root, resources, pool)
@@ -916,10 +917,12 @@ def _remembered_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec)
 
 
 def link(
-    spec: ParsedSpec, memo: BuildCache | None = None
+    spec: ParsedSpec, memo: BuildCache | None = None, *, incomplete: bool = False
 ) -> tuple[PlatformIR | None, list[Diagnostic]]:
     """The IR of a validated spec. `memo`: a resident process's cache (`mlplat watch`), from
-    which unchanged teams' pipelines are reused."""
+    which unchanged teams' pipelines are reused. `incomplete`: with errors, the IR of what did
+    link (objects with errors left out) rather than None, so that checks of the objects that
+    are fine still run; it must never be built or deployed from."""
     ln = _Linker(spec)
     memo = memo if memo is not None and memo.resident else None
     context = _context_key(spec) if memo is not None else ""
@@ -1020,7 +1023,7 @@ def link(
     _check_capacity(ln, spec.teams, pools)
     _check_inline_credentials(ln)
 
-    if has_errors(ln.diags) or spec.invalid_teams:
+    if (has_errors(ln.diags) or spec.invalid_teams) and not incomplete:
         return None, ln.diags
     cluster = root.platform.cluster
     ir = PlatformIR(

@@ -325,10 +325,32 @@ def validate_model(
     except ValidationError as exc:
         fallback = sources.locate(prefix) or root  # positions are computed only now
         diags = [
-            to_diagnostic(e, model, prefix, sources, fallback)
+            _misnamed(e, model, data, to_diagnostic(e, model, prefix, sources, fallback))
             for e in exc.errors(include_url=False)
         ]
         return None, _dedupe(diags)
+
+
+def _misnamed(err: ErrorDetails, model: type[BaseModel], data: Any, diag: Diagnostic) -> Diagnostic:
+    """A required key missing from a named entry (a node pool, bucket, endpoint...) whose name
+    is close to another entry's: most often an overlay that changes an existing entry under a
+    misspelt name, which creates a new, incomplete one. Say so."""
+    if err["type"] != "missing":
+        return diag
+    path = _resolve(model, tuple(err["loc"])).path
+    if len(path) < 3 or not isinstance(path[-2], str):
+        return diag
+    container: Any = data
+    for seg in path[:-2]:
+        container = container.get(seg) if isinstance(container, dict) else None
+    if not isinstance(container, dict):
+        return diag
+    name = path[-2]
+    close = did_you_mean(name, [k for k in container if k != name], fallback_list=False)
+    if close is None:
+        return diag
+    hint = f"{close} To declare a new '{name}', {diag.hint}" if diag.hint else close
+    return error(diag.code, diag.message, diag.span, hint, *diag.notes)
 
 
 def validate_composed(composed: Composed) -> tuple[ParsedSpec, list[Diagnostic]]:

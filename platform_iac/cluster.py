@@ -4,7 +4,8 @@ KMS key, control-plane logs, the OIDC provider for workload identity and the nod
 Secure by default: the API server endpoint is private unless the spec lists the CIDRs that
 may reach it; Kubernetes secrets are envelope-encrypted with a customer key that rotates;
 every control-plane log type the spec names (all of them by default) goes to CloudWatch;
-cluster access is managed with EKS access entries, never the aws-auth ConfigMap.
+cluster access is managed with EKS access entries, never the aws-auth ConfigMap. The cluster,
+its secrets key and its control-plane log group are protected and retained on delete.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ class ClusterNetwork(pulumi.ComponentResource):
     ) -> None:
         super().__init__(CLUSTER_NETWORK, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # What holds state is protected in Pulumi and kept in the account if removed from the
+        # program, as the buckets are: a delete or replace is never one accidental `up` away.
+        stateful = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
         spec, tags = args.spec, dict(args.tags)
 
         if spec.vpc.existing_vpc_id:
@@ -133,7 +137,8 @@ class ClusterNetwork(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags,
-            opts=child,
+            # Losing the key makes every Secret the cluster encrypted with it unreadable.
+            opts=stateful,
         )
         aws.kms.Alias(
             f"{args.cluster_name}-secrets",
@@ -160,7 +165,7 @@ class ClusterNetwork(pulumi.ComponentResource):
             name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=CONTROL_PLANE_LOG_RETENTION_DAYS,
             tags=tags,
-            opts=child,
+            opts=stateful,  # the control plane's audit trail
         )
 
         public = spec.endpoint_access == "public_and_private"
@@ -194,7 +199,9 @@ class ClusterNetwork(pulumi.ComponentResource):
             },
             deletion_protection=True,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, log_group]),
+            opts=pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(depends_on=[cluster_policy, log_group])
+            ),
         )
         self.cluster_name = cluster.name
 

@@ -15,7 +15,8 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
 
 
 def apply_edits(configs: Path, case: dict[str, Any]) -> None:
-    """Edits of a case: replace (one exact occurrence, or a list of them), write, delete."""
+    """Edits of a case: replace (one exact occurrence, or a list of them), write (text, or
+    bytes given as hex), delete."""
     replaces = case.get("replace", [])
     for edit in replaces if isinstance(replaces, list) else [replaces]:
         path = configs / edit["file"]
@@ -23,7 +24,11 @@ def apply_edits(configs: Path, case: dict[str, Any]) -> None:
         assert text.count(edit["old"]) == 1, f"{edit['old']!r} must occur once in {edit['file']}"
         path.write_text(text.replace(edit["old"], edit["new"]), encoding="utf-8")
     if "write" in case:
-        (configs / case["write"]["file"]).write_text(case["write"]["text"], encoding="utf-8")
+        target = configs / case["write"]["file"]
+        if "hex" in case["write"]:  # bytes that are not text
+            target.write_bytes(bytes.fromhex(case["write"]["hex"]))
+        else:
+            target.write_text(case["write"]["text"], encoding="utf-8")
     if "delete" in case:
         (configs / case["delete"]).unlink()
 

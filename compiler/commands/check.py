@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import time
 from pathlib import Path
 
@@ -20,9 +21,17 @@ from compiler.cli import (
     add_build_args,
     add_common_args,
     build_options,
+    environments_of,
     run_frontend,
 )
-from compiler.diagnostics import Diagnostic, has_errors, render_json, render_text, summary
+from compiler.diagnostics import (
+    Diagnostic,
+    has_errors,
+    render_json,
+    render_text,
+    sort_key,
+    summary,
+)
 
 FORMATS = ("text", "json", "sarif")
 
@@ -56,6 +65,28 @@ def _render(fmt: str, diags: list[Diagnostic], args: argparse.Namespace, env: st
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    names = environments_of(args)
+    if names is not None:
+        return run_many(args, console, names)
+    diags, env, line = findings_of(args, console)
+    if args.out:
+        Path(args.out).write_text(_render(args.format, diags, args, env), encoding="utf-8")
+        console.done()
+        if diags:
+            console.err.write(render_text(diags, root=Path.cwd(), color=console.color) + "\n")
+        console.err.write(f"{line}; wrote {args.out}\n")
+    elif args.format == "text":
+        console.diagnostics(diags)
+        console.result(line)
+    else:  # the document on stdout, the verdict on stderr
+        console.done()
+        console.out.write(_render(args.format, diags, args, env))
+        console.err.write(line + "\n")
+    return EXIT_INVALID if has_errors(diags) else EXIT_OK
+
+
+def findings_of(args: argparse.Namespace, console: Console) -> tuple[list[Diagnostic], str, str]:
+    """The findings of one environment, its name and the verdict line."""
     started = time.perf_counter()
     result, _ = run_frontend(args, console)
     from compiler.policy.baseline import RULES
@@ -75,21 +106,68 @@ def run(args: argparse.Namespace, console: Console) -> int:
     else:
         scope = "organisation policies only: the security baseline needs valid specs"
     verdict = "failed" if has_errors(diags) else "ok"
-    line = f"{verdict}: {findings} policy findings in {env} ({scope}) in {seconds:.1f}s"
-    if args.out:
-        Path(args.out).write_text(_render(args.format, diags, args, env), encoding="utf-8")
-        console.done()
-        if diags:
-            console.err.write(render_text(diags, root=Path.cwd(), color=console.color) + "\n")
-        console.err.write(f"{line}; wrote {args.out}\n")
-    elif args.format == "text":
-        console.diagnostics(diags)
-        console.result(line)
-    else:  # the document on stdout, the verdict on stderr
-        console.done()
-        console.out.write(_render(args.format, diags, args, env))
+    return diags, env, f"{verdict}: {findings} policy findings in {env} ({scope}) in {seconds:.1f}s"
+
+
+def run_many(args: argparse.Namespace, console: Console, names: list[str]) -> int:
+    """Each environment of `names`: one document (SARIF: one run per environment, each
+    with its own category), verdict lines on stderr."""
+    found: dict[str, list[Diagnostic]] = {}
+    lines = []
+    for name in names:
+        diags, env, line = findings_of(argparse.Namespace(**{**vars(args), "env": name}), console)
+        found[env] = diags
+        lines.append(line)
+    every = [d for diags in found.values() for d in diags]
+    if args.format == "sarif":
+        logs = [json.loads(_render("sarif", diags, args, env)) for env, diags in found.items()]
+        document = logs[0] if logs else {}
+        for log in logs[1:]:
+            document["runs"].extend(log["runs"])
+        text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    elif args.format == "json":
+        text = (
+            json.dumps(
+                {
+                    "diagnostics": [
+                        {**d.to_json(), "environment": env}
+                        for env, diags in found.items()
+                        for d in sorted(diags, key=sort_key)
+                    ]
+                },
+                indent=2,
+                sort_keys=True,
+            )
+            + "\n"
+        )
+    else:
+        text = ""
+    console.done()
+    if args.format == "text" and not args.out:
+        console.diagnostics(_once(every))
+    elif args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        if every:
+            console.err.write(
+                render_text(_once(every), root=Path.cwd(), color=console.color) + "\n"
+            )
+    else:
+        console.out.write(text)
+    for line in lines or ["ok: this change reaches no environment"]:
         console.err.write(line + "\n")
-    return EXIT_INVALID if has_errors(diags) else EXIT_OK
+    if args.out:
+        console.err.write(f"wrote {args.out}\n")
+    return EXIT_INVALID if has_errors(every) else EXIT_OK
+
+
+def _once(diags: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, object, str]] = set()
+    out = []
+    for d in diags:
+        if (d.code, d.span, d.message) not in seen:
+            seen.add((d.code, d.span, d.message))
+            out.append(d)
+    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,4 +185,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="findings as text, JSON or SARIF 2.1.0 (GitHub code scanning)",
     )
     parser.add_argument("--out", metavar="FILE", help="write the findings to FILE")
+    from compiler.commands.plan import add_base_arg
+
+    add_base_arg(parser, " (with --env changed: the environments the change since it reaches)")
     parser.set_defaults(func=run)

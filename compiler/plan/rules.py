@@ -93,6 +93,7 @@ STATEFUL: dict[str, str] = {
     "aws:s3/bucket:Bucket": "holds data",
     "aws:kms/key:Key": "encrypts stored data: what it encrypted becomes unreadable",
     "aws:eks/cluster:Cluster": "runs every workload and holds all cluster state",
+    "aws:cloudwatch/logGroup:LogGroup": "holds logs (the control plane's audit trail)",
     "kubernetes:core/v1:Namespace": "deleting a namespace deletes everything in it",
     "kubernetes:core/v1:PersistentVolumeClaim": "holds data",
 }

@@ -1,5 +1,6 @@
 """S3xx: the EKS control plane is private (or public only to named networks), encrypts
-Kubernetes secrets with a rotating key and logs everything. S4xx: nodes require IMDSv2 with
+Kubernetes secrets with a rotating key, logs everything, and is protected from deletion with
+its key and log group. S4xx: nodes require IMDSv2 with
 a hop limit of 1 (pods cannot reach the node's credentials), expose no SSH and encrypt
 their disks."""
 
@@ -17,6 +18,7 @@ from compiler.yaml_source import Path_
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_PATH: Path_ = ("platform", "cluster")
 
@@ -40,6 +42,14 @@ RULES = (
         "control-plane logs missing",
         "Every control-plane log type (api, audit, authenticator, controllerManager, "
         "scheduler) goes to CloudWatch: audit trails for incidents and reviews.",
+    ),
+    Rule(
+        "S304",
+        "cluster-deletion-protection",
+        "cluster, secrets key or control-plane logs not protected from deletion",
+        "The EKS cluster, the KMS key that encrypts its secrets (without it every Secret is "
+        "unreadable) and its control-plane log group are protected in Pulumi and retained in "
+        "the account when removed from the program.",
     ),
     Rule(
         "S401",
@@ -137,6 +147,37 @@ def _cluster(view: PlanView, cluster: PlannedResource) -> Iterator[Violation]:
             res,
             f"remove platform.cluster.logging to get all of them ({', '.join(CONTROL_PLANE_LOGS)})",
         )
+    yield from _protection(view, cluster)
+
+
+def _protection(view: PlanView, cluster: PlannedResource) -> Iterator[Violation]:
+    """S304: the cluster and what its state depends on are protected and retained."""
+    who = subject(cluster.spec)
+    held = [
+        ("it", cluster),
+        *(("its secrets key", key) for key in view.dependencies(cluster, KMS_KEY)),
+        *(("its control-plane log group", logs) for logs in view.dependencies(cluster, LOG_GROUP)),
+    ]
+    for what, resource in held:
+        missing = [
+            option
+            for option, value in (
+                ("protect", resource.protect),
+                ("retain_on_delete", resource.retain_on_delete),
+            )
+            if not value
+        ]
+        if missing:
+            yield Violation(
+                "S304",
+                who,
+                f"{what}{'' if resource is cluster else f' {resource.name!r}'} is registered "
+                f"without {' and '.join(missing)}",
+                CLUSTER_PATH,
+                describe(resource),
+                "the platform program registers them with protect and retain_on_delete; "
+                "lift protection deliberately, never in the same change as a delete",
+            )
 
 
 def _is_everywhere(cidr: str) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from compiler.diagnostics import Diagnostic, Span, error, warning
+from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, warning
 from compiler.ir import PlatformIR, Team
 from compiler.yaml_source import Path_
 from schemas.policy import PolicyException
@@ -265,7 +265,7 @@ def check_org_policies(
                     "E202",
                     f"policy exception names team '{exc.team}', which does not exist",
                     locate((*path, "team"), False),
-                    None,
+                    did_you_mean(exc.team, ir.teams),
                 )
             )
         elif exc.expires < today:

@@ -44,6 +44,8 @@ def test_bad_input_gives_the_exact_diagnostic(case, configs, tmp_path, monkeypat
     assert code == 1, err
     lines = err.splitlines()
     assert case["expect"] in lines, err
+    for independent in case.get("also", []):  # one error never hides another
+        assert independent in lines, err
     if "hint" in case:
         block = lines[lines.index(case["expect"]) :]
         hints = [line for line in block[1:] if line.startswith("  = hint: ")]

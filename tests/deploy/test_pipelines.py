@@ -79,3 +79,75 @@ def test_the_tail_without_a_traceback_is_the_steps_output(tmp_path: Path) -> Non
 
 def test_a_missing_log_has_no_tail(tmp_path: Path) -> None:
     assert step_log_tail(tmp_path / "none.log", "train", {}) == []
+
+
+def _with_gpu(pipeline, step_name: str, gpus: int, pool: str):  # type: ignore[no-untyped-def]
+    step = pipeline.steps[step_name]
+    resources = step.resources.model_copy(update={"gpu": gpus})
+    steps = {
+        **pipeline.steps,
+        step_name: step.model_copy(update={"resources": resources, "node_pool": pool}),
+    }
+    return pipeline.model_copy(update={"steps": steps})
+
+
+def test_a_gpu_step_is_told_its_request_does_not_apply_locally(example_ir) -> None:  # type: ignore[no-untyped-def]
+    from compiler.deploy.local.pipelines import placement_note
+
+    ir = example_ir("local").ir
+    fraud = ir.teams["fraud"].pipelines["train-fraud-model"]
+    assert placement_note(fraud) is None
+    assert placement_note(ir.teams["recsys"].pipelines["train-ranker"]) == (
+        "note: GPU requests and node pools do not apply in local: step 'train' (1 GPU, node "
+        "pool 'gpu-a10g') run on this machine's CPUs"
+    )
+    both = _with_gpu(_with_gpu(fraud, "train", 2, "gpu-a100"), "evaluate", 1, "gpu-t4")
+    assert placement_note(both) == (
+        "note: GPU requests and node pools do not apply in local: steps 'train' (2 GPUs, node "
+        "pool 'gpu-a100'), 'evaluate' (1 GPU, node pool 'gpu-t4') run on this machine's CPUs"
+    )
+
+
+def test_a_local_run_says_it_once(example_ir, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from compiler.cli import Console
+    from compiler.deploy.local import deploy
+    from compiler.deploy.local.layout import StateLayout
+    from compiler.deploy.local.report import Reporter
+    from compiler.deploy.local.state import LocalState, RunRecord
+
+    ir = example_ir("local").ir
+    pipeline = _with_gpu(ir.teams["fraud"].pipelines["train-fraud-model"], "train", 1, "gpu-a10g")
+
+    def ran(**kwargs):  # type: ignore[no-untyped-def]
+        return RunRecord(
+            run_id="r1",
+            status="succeeded",
+            started_at="2026-01-01T00:00:00+00:00",
+            seconds=1.0,
+            pipeline_hash=kwargs["pipeline_hash"],
+            spec_hash="s",
+            runner="subprocess",
+            root="r",
+            log="l",
+        )
+
+    monkeypatch.setattr(deploy, "run_pipeline", ran)
+    err = io.StringIO()
+    console = Console(out=io.StringIO(), err=err)
+    session = deploy.LocalDeploy(
+        ir,
+        StateLayout.at(tmp_path, ir),
+        LocalState(environment="local"),
+        Reporter(console),
+        tmp_path / "ir.json",
+    )
+    session.deploy_pipeline(pipeline)
+    session.deploy_pipeline(pipeline)  # unchanged: no run, nothing said
+    lines = err.getvalue().splitlines()
+    notes = [line for line in lines if "do not apply in local" in line]
+    assert notes == [
+        "  note: GPU requests and node pools do not apply in local: step 'train' (1 GPU, "
+        "node pool 'gpu-a10g') run on this machine's CPUs"
+    ], lines

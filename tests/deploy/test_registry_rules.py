@@ -69,3 +69,46 @@ def test_the_model_file_of_an_artifact_folder(tmp_path) -> None:  # type: ignore
     assert model_file_of(tmp_path, {"model_file": "classifier.bin"}) == "classifier.bin"
     assert model_file_of(tmp_path, {"model_file": "absent.bin"}) == "model.joblib"
     assert model_file_of(tmp_path / "none", {}) is None
+
+
+def test_whole_number_results_stay_ints_and_params_are_the_run_inputs(
+    example_ir: Loader,
+) -> None:
+    from compiler.deploy.local.registry import run_parameters
+    from compiler.deploy.local.report import metrics_summary
+
+    ir = example_ir("local").ir
+    assert ir is not None
+    pipeline = ir.teams["fraud"].pipelines["train-fraud-model"]
+    outputs = dict(pipeline.steps["evaluate"].outputs)
+    evaluate = pipeline.steps["evaluate"].model_copy(
+        update={"outputs": {**outputs, "n_scored": "int"}}
+    )
+    pipeline = pipeline.model_copy(update={"steps": {**pipeline.steps, "evaluate": evaluate}})
+    run = fraud_run(
+        {
+            "train": {"metrics": OutputRecord(uri="/t", metadata={"roc_auc": 0.912})},
+            "evaluate": {"n_scored": OutputRecord(uri="", metadata={"value": 2000})},
+        }
+    )
+    metrics = collect_metrics(pipeline, run)
+    assert metrics == {"n_scored": 2000, "roc_auc": 0.912}
+    assert isinstance(metrics["n_scored"], int)
+    assert metrics_summary(metrics, ["roc_auc"]) == "roc_auc=0.912, n_scored=2000"
+    from compiler.deploy.local.state import ModelVersionRecord
+
+    record = ModelVersionRecord.model_validate_json(
+        ModelVersionRecord(
+            version=1,
+            run_id="r1",
+            mlflow_run_id="m",
+            pipeline_hash="p",
+            model_path="/m",
+            metrics=metrics,
+            card_check="passed",
+            registered_at="2026-01-01T00:00:00+00:00",
+        ).model_dump_json()
+    )
+    assert record.metrics == metrics and isinstance(record.metrics["n_scored"], int)
+    params = run_parameters(pipeline)
+    assert params == {name: p.default for name, p in sorted(pipeline.parameters.items())}

@@ -186,3 +186,31 @@ def test_an_empty_baseline_creates_everything(prod):
     diff = diff_plans(empty_baseline(prod), prod)
     assert {c.kind for c in diff.changes} == {"create"}
     assert len(diff.changes) == len(prod.managed())
+
+
+STATEFUL_CLUSTER_PARTS = [
+    pytest.param("aws:eks/cluster:Cluster", "acme-prod", "name", id="cluster"),
+    pytest.param("aws:kms/key:Key", "acme-prod-secrets", "keySpec", id="secrets-key"),
+    pytest.param(
+        "aws:cloudwatch/logGroup:LogGroup", "acme-prod-control-plane", "name", id="log-group"
+    ),
+]
+
+
+@pytest.mark.parametrize(("type_", "name", "forcing"), STATEFUL_CLUSTER_PARTS)
+def test_deleting_or_replacing_the_cluster_its_key_or_its_logs_is_destructive(
+    prod, type_, name, forcing
+):
+    (part,) = [r for r in prod.managed() if r.type == type_ and r.name == name]
+    assert part.protect and part.retain_on_delete
+    others = tuple(r for r in prod.resources if r.key != part.key)
+    deleted = diff_plans(prod, replace(prod, resources=others))
+    (change,) = deleted.changes
+    assert (change.kind, change.destructive, change.protected) == ("delete", True, True)
+    assert "Pulumi refuses to delete it" in change.reason
+    renamed = replace(part, inputs={**part.inputs, forcing: "changed"})
+    change = compare(part, renamed)
+    assert change is not None and (change.kind, change.destructive) == ("replace", True)
+    unprotected = replace(part, protect=False, retain_on_delete=False)
+    gone = diff_plans(plan(unprotected), plan())
+    assert gone.changes[0].destructive  # stateful even without protection

@@ -26,13 +26,19 @@ from compiler.deploy.local.pipelines import (
     RunInterrupted,
     StepEvents,
     docker_problem,
+    placement_note,
     plan_run,
     run_pipeline,
     step_log_tail,
 )
 from compiler.deploy.local.ports import NoFreePort, allocate_ports
 from compiler.deploy.local.registry import Registry, RegistryError, git_commit
-from compiler.deploy.local.report import Reporter, endpoint_lines, metrics_summary
+from compiler.deploy.local.report import (
+    Reporter,
+    endpoint_lines,
+    metrics_summary,
+    shown_number,
+)
 from compiler.deploy.local.state import (
     EndpointRecord,
     LocalState,
@@ -233,6 +239,8 @@ class LocalDeploy:
             why = "its spec or code changed"
         steps = len(pipeline.order)
         self.out.step(f"pipeline {key}: running {steps} step{'s' * (steps != 1)} ({why})")
+        if note := placement_note(pipeline):
+            self.out.step(f"  {note}")
         width = max(len(s) for s in pipeline.order)
         events = StepEvents(
             on_start=lambda step: self.out.progress(f"  {step} ..."),
@@ -420,7 +428,7 @@ class LocalDeploy:
             for name, b in model.card.metrics.items()
         ]
         measured = ", ".join(
-            f"{name}={version.metrics[name]:.3g}"
+            f"{name}={shown_number(version.metrics[name])}"
             for name in model.card.metrics
             if name in version.metrics
         )

@@ -87,6 +87,24 @@ def plan_run(pipeline: Pipeline, docker: Callable[[], str | None]) -> RunPlan:
     return RunPlan(None, f"container {noun} {names} {verb} Docker: {problem}")
 
 
+def placement_note(pipeline: Pipeline) -> str | None:
+    """What of the spec a local run cannot honour: GPU requests and node pools (every step
+    runs on this machine's CPUs). Said once per run, naming the steps it concerns."""
+    steps = [
+        f"'{name}' ({step.resources.gpu} GPU{'s' * (step.resources.gpu != 1)}, "
+        f"node pool '{step.node_pool}')"
+        for name in pipeline.order
+        if (step := pipeline.steps[name]).resources.gpu
+    ]
+    if not steps:
+        return None
+    noun = "step" if len(steps) == 1 else "steps"
+    return (
+        f"note: GPU requests and node pools do not apply in local: {noun} {', '.join(steps)} "
+        "run on this machine's CPUs"
+    )
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run: the run was stopped; `record` says how far it got."""
 

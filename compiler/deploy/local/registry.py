@@ -40,10 +40,16 @@ class RegistryError(Exception):
     pass
 
 
-def collect_metrics(pipeline: Pipeline, run: RunRecord) -> dict[str, float]:
-    """Numeric metrics of a run: Metrics outputs (later steps win) and numeric step results."""
-    metrics: dict[str, float] = {}
-    scalars: dict[str, float] = {}
+Number = int | float
+
+
+def collect_metrics(pipeline: Pipeline, run: RunRecord) -> dict[str, Number]:
+    """Numeric metrics of a run: Metrics outputs (later steps win) and numeric step results.
+
+    An `int` stays an int (a count such as `n_scored` is 2000, not 2e+03); MLflow stores every
+    metric as a double, and its UI shows a whole number as one."""
+    metrics: dict[str, Number] = {}
+    scalars: dict[str, Number] = {}
     for step_name in pipeline.order:
         step = pipeline.steps[step_name]
         outputs = run.outputs.get(step_name, {})
@@ -52,10 +58,29 @@ def collect_metrics(pipeline: Pipeline, run: RunRecord) -> dict[str, float]:
             if out is None:
                 continue
             if kind in METRIC_TYPES:
-                metrics.update((k, float(v)) for k, v in out.metadata.items() if _is_number(v))
+                metrics.update((k, _number(v)) for k, v in out.metadata.items() if _is_number(v))
             elif kind in ("float", "int") and _is_number(out.metadata.get("value")):
-                scalars[name] = float(out.metadata["value"])
+                value = out.metadata["value"]
+                scalars[name] = int(value) if kind == "int" else float(value)
     return {**scalars, **metrics}
+
+
+def _number(value: int | float) -> Number:
+    return value if isinstance(value, int) else float(value)
+
+
+def run_parameters(pipeline: Pipeline) -> dict[str, object]:
+    """The parameter values a local run uses: defaults, or the schedule's values for the
+    parameters without one (what `run_arguments` passes). MLflow params record these inputs;
+    results of the run are metrics."""
+    from compiler.deploy.local.pipelines import run_arguments
+
+    given = run_arguments(pipeline)
+    return {
+        name: given.get(name, spec.default)
+        for name, spec in sorted(pipeline.parameters.items())
+        if name in given or spec.default is not None
+    }
 
 
 def _is_number(value: Any) -> bool:
@@ -66,7 +91,7 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def card_check(model: Model, metrics: dict[str, float]) -> CardCheck:
+def card_check(model: Model, metrics: dict[str, Number]) -> CardCheck:
     """'passed', 'failed' or 'missing' against the thresholds of the model card."""
     verdict: CardCheck = "passed"
     for name, bound in model.card.metrics.items():
@@ -177,7 +202,11 @@ class Registry:
         )
 
     def _mlflow_run(
-        self, pipeline: Pipeline, run: RunRecord, metrics: dict[str, float], lineage: dict[str, str]
+        self,
+        pipeline: Pipeline,
+        run: RunRecord,
+        metrics: dict[str, Number],
+        lineage: dict[str, str],
     ) -> str:
         """The MLflow run that records a pipeline run (created once per pipeline run)."""
         if run.run_id in self._runs:
@@ -194,10 +223,8 @@ class Registry:
             created = self.client.create_run(experiment, run_name=run.run_id, tags=lineage)
             run_id = str(created.info.run_id)
             stamp = int(time.time() * 1000)
-            params = [
-                Param(name, str(spec.default)) for name, spec in sorted(pipeline.parameters.items())
-            ]
-            values = [Metric(k, v, stamp, 0) for k, v in sorted(metrics.items())]
+            params = [Param(name, str(value)) for name, value in run_parameters(pipeline).items()]
+            values = [Metric(k, float(v), stamp, 0) for k, v in sorted(metrics.items())]
             self.client.log_batch(run_id, metrics=values, params=params)
             self.client.set_terminated(run_id, "FINISHED")
         self._runs[run.run_id] = run_id

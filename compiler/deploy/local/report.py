@@ -42,11 +42,16 @@ class Reporter:
         return sum(d.is_error for d in self.diagnostics)
 
 
-def metrics_summary(metrics: dict[str, float], first: list[str], count: int = 3) -> str:
+def metrics_summary(metrics: dict[str, int | float], first: list[str], count: int = 3) -> str:
     """A few metrics for one line: those named in `first` (the model card's) lead."""
     names = [n for n in first if n in metrics]
     names += [n for n in sorted(metrics) if n not in names]
-    return ", ".join(f"{n}={metrics[n]:.3g}" for n in names[:count])
+    return ", ".join(f"{n}={shown_number(metrics[n])}" for n in names[:count])
+
+
+def shown_number(value: int | float) -> str:
+    """An int as written (2000), a float to three significant digits (0.912)."""
+    return str(value) if isinstance(value, int) else f"{value:.3g}"
 
 
 def endpoint_lines(state: LocalState) -> list[str]:

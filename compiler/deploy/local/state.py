@@ -87,7 +87,8 @@ class ModelVersionRecord(Record):
     pipeline_hash: str
     model_path: str
     """The model file served, inside the registry's artifact store (absolute)."""
-    metrics: dict[str, float] = {}
+    metrics: dict[str, int | float] = {}
+    """Whole-number results stay ints."""
     features: list[str] | None = None
     n_features: int | None = None
     outputs: list[str] = []
