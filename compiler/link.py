@@ -629,7 +629,7 @@ def _link_endpoint(
             "E202",
             f"{what} serves model '{spec.model}', which no team declares",
             (*base, "model"),
-            did_you_mean(spec.model, models),
+            did_you_mean(spec.model, {*models, *unresolved_ok}),  # also models of invalid teams
         )
     if model is not None and model.framework not in RUNTIME_FRAMEWORKS[spec.runtime]:
         fitting = sorted(
