@@ -139,6 +139,18 @@ class EndpointRecord(Record):
         return f"http://{self.host}:{self.port}/v2/models/{self.name}"
 
 
+class FeatureStoreRecord(Record):
+    """The local Feast store: what was applied and materialized, and its feature server."""
+
+    repo_hash: str = ""
+    views: dict[str, str] = {}
+    """Feast view name → hash of the definition and source data last materialized."""
+    applied_at: str | None = None
+    server_pid: int | None = None
+    server_port: int | None = None
+    server_repo_hash: str | None = None
+
+
 class LocalState(Record):
     kind: Literal["mlplat-local-state"] = "mlplat-local-state"
     schema_version: int = STATE_SCHEMA_VERSION
@@ -148,6 +160,7 @@ class LocalState(Record):
     pipelines: dict[str, PipelineRecord] = {}
     models: dict[str, ModelRecord] = {}
     endpoints: dict[str, EndpointRecord] = {}
+    features: FeatureStoreRecord | None = None
 
 
 def now() -> str:
