@@ -20,7 +20,7 @@ from typing import Any
 
 from compiler.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, Console
 from compiler.deploy.local import processes, serving
-from compiler.deploy.local.features import FeatureDeploy
+from compiler.deploy.local.features import FeatureDeploy, entity_request
 from compiler.deploy.local.hashing import endpoint_hash, model_hash, pipeline_hash
 from compiler.deploy.local.layout import StateLayout, default_state_dir, unsafe_state_dir
 from compiler.deploy.local.pipelines import (
@@ -694,6 +694,7 @@ class LocalDeploy:
             server_dir=self.layout.relative(server_dir),
             log=self.layout.relative(log),
             started_at=now(),
+            request=entity_request(self.ir, endpoint, version),
         )
         return serving.Launch(
             key=key,

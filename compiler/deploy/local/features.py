@@ -34,7 +34,8 @@ from compiler.ir import PlatformIR
 
 if TYPE_CHECKING:
     from compiler.deploy.local.deploy import LocalDeploy
-    from compiler.deploy.local.state import FeatureStoreRecord
+    from compiler.deploy.local.state import FeatureStoreRecord, ModelVersionRecord
+    from compiler.ir import Endpoint
 
 FEAST_VENV = REPO / ".venv-feast"
 WORKER_SCRIPT = Path(__file__).resolve().parents[2] / "features" / "worker.py"
@@ -425,3 +426,34 @@ def stop_feature_server(state_root: Path, rec: FeatureStoreRecord) -> bool:
         processes.stop(rec.server_pid)
     rec.server_pid = None
     return running
+
+
+def entity_request(
+    ir: PlatformIR, endpoint: Endpoint, version: ModelVersionRecord
+) -> dict[str, Any] | None:
+    """A V2 request for an endpoint with a feature service: one entity, keys only (the first
+    key of the first view's source file)."""
+    service = endpoint.feature_service
+    if service is None:
+        return None
+    import pyarrow.parquet as pq
+
+    first = service.features[0]
+    team = ir.teams[first.view_team]
+    view = team.feature_views[first.view_name]
+    source = next(s for s in team.sources.values() if s.feast_name == view.source)
+    keys = pq.read_table(REPO / source.path, columns=list(service.join_keys)).slice(0, 1)
+    request: dict[str, Any] = {
+        "inputs": [
+            {
+                "name": key,
+                "shape": [1],
+                "datatype": "INT64" if kind == "int64" else "BYTES",
+                "data": keys.column(key).to_pylist(),
+            }
+            for key, kind in service.join_keys.items()
+        ]
+    }
+    if "predict_proba" in version.outputs:
+        request["outputs"] = [{"name": "predict_proba"}]
+    return request

@@ -54,8 +54,8 @@ def stop_endpoints(root: Path, state: LocalState) -> list[str]:
         rec.pid = None
         rec.status = "stopped"
         rec.reason = "stopped by mlplat down"
-    if state.features is not None and stop_feature_server(root, state.features):
-        stopped.append("feature server")
+    if state.features is not None:
+        stop_feature_server(root, state.features)
     return stopped
 
 

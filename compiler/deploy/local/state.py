@@ -131,6 +131,8 @@ class EndpointRecord(Record):
     server_dir: str | None = None
     log: str | None = None
     started_at: str | None = None
+    request: dict[str, Any] | None = None
+    """An example request, when it differs from the model's (entity keys of a feature service)."""
 
     @property
     def url(self) -> str | None:
