@@ -107,6 +107,8 @@ class FeatureStore(IRModel):
     region: str
     offline_root: str
     """Where sources live: the repository's `sources/` locally, an S3 prefix in the cloud."""
+    server_image: str
+    """Feast image of the feature server and the materialization jobs (cloud)."""
 
 
 def feature_store_yaml(store: FeatureStore) -> str:

@@ -73,6 +73,7 @@ def store_settings(root: RootSpec, env: str, buckets: Mapping[str, str]) -> Feat
             online_store="sqlite",
             region=root.platform.region,
             offline_root="sources",
+            server_image=root.platform.defaults.feature_server_image,
         )
     datasets = buckets.get("datasets") or next(iter(buckets.values()), "datasets")
     artifacts = buckets.get("artifacts", datasets)
@@ -83,6 +84,7 @@ def store_settings(root: RootSpec, env: str, buckets: Mapping[str, str]) -> Feat
         online_store="dynamodb",
         region=root.platform.region,
         offline_root=f"s3://{datasets}",
+        server_image=root.platform.defaults.feature_server_image,
     )
 
 
