@@ -48,7 +48,8 @@ def test_every_resource_is_tied_to_a_spec_object(prod):
 def test_protection_and_ignored_fields_are_recorded(prod):
     protected = sorted(r.name for r in prod.resources if r.protect)
     buckets = [n for n, b in ir_for("prod").buckets.items() if b.protect]
-    assert protected == sorted(["acme-prod-s3", *buckets]) and "transactions" in buckets
+    tables = [v.feast_name for v in ir_for("prod").feature_views() if v.online]
+    assert protected == sorted(["acme-prod-s3", *buckets, *tables]) and "transactions" in buckets
     assert all(r.retain_on_delete for r in prod.resources if r.protect)
 
 
