@@ -132,6 +132,9 @@ CODES: dict[str, str] = {
     "S605": "container without resource requests and limits",
     "S606": "serving container without readiness and liveness probes",
     "S607": "pipeline pods not completed to the restricted standard",
+    "S701": "online feature table not encrypted with the platform's KMS key",
+    "S702": "online feature table can be lost",
+    "S703": "team feature store access beyond its views",
     "W301": "quotas oversubscribe cluster capacity",
     "W302": "CPU-only workload on a GPU node pool",
 }
