@@ -12,9 +12,11 @@ PYTEST_ARGS ?=
 
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed-stamp
+FEAST_VENV := .venv-feast
+FEAST_STAMP := $(FEAST_VENV)/.installed-stamp
 PLAN_INPUTS := $(shell find configs compiler platform_iac schemas components -type f \( -name '*.py' -o -name '*.yaml' \) 2>/dev/null)
 
-.PHONY: help install validate compile plan policies scan deploy test check lint format typecheck schemas codeowners fuzz golden bench bench-kfp lock scan-lock clean distclean
+.PHONY: help install validate compile plan policies scan deploy test check lint format typecheck schemas codeowners fuzz golden bench bench-kfp lock scan-lock feast feast-lock clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,7 +28,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev,local]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install mlplat with its pinned dependencies
+install: $(STAMP) $(FEAST_STAMP) ## create .venv (mlplat, pinned) and .venv-feast (the feature store)
+
+# Feast needs pandas<3 and starlette>=1.0.1, which requirements.lock cannot have: it lives in
+# its own virtualenv, which mlplat drives (compiler/features/worker.py runs in it).
+$(FEAST_STAMP): requirements-feast.lock
+	@test -x $(FEAST_VENV)/bin/python || $(PYTHON) -m venv $(FEAST_VENV)
+	$(FEAST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FEAST_VENV)/bin/python -m pip install --quiet --requirement requirements-feast.lock
+	@touch $(FEAST_STAMP)
+
+feast: $(FEAST_STAMP) ## create .venv-feast (Feast 0.67, pinned in requirements-feast.lock)
 
 validate: $(STAMP) ## validate the specs of every environment, or of ENV when given (no output written)
 	$(MLPLAT) validate $(if $(filter-out file,$(origin ENV)),--env $(ENV))
@@ -52,10 +64,10 @@ build/$(ENV)/plan.json: $(STAMP) $(PLAN_INPUTS)
 scan: $(SCAN_STAMP) build/$(ENV)/plan.json ## checkov on build/ENV/manifests (plans ENV first when its inputs changed)
 	$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml --directory build/$(ENV)/manifests
 
-deploy: $(STAMP) ## deploy ENV (local: pipelines, registry and endpoints on this machine)
+deploy: $(STAMP) $(FEAST_STAMP) ## deploy ENV (local: pipelines, registry and endpoints on this machine)
 	$(MLPLAT) deploy --env $(ENV)
 
-test: $(STAMP) ## run the test suite
+test: $(STAMP) $(FEAST_STAMP) ## run the test suite
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
@@ -103,9 +115,16 @@ scan-lock: ## re-resolve checkov and pin it into requirements-scan.lock
 	{ sed -n '1,2p' requirements-scan.lock; .venv-scan-lock/bin/python -m pip freeze; } > requirements-scan.lock.new
 	mv requirements-scan.lock.new requirements-scan.lock && rm -rf .venv-scan-lock
 
+feast-lock: ## re-resolve Feast and pin it into requirements-feast.lock
+	rm -rf .venv-feast-lock && $(PYTHON) -m venv .venv-feast-lock
+	.venv-feast-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-feast-lock/bin/python -m pip install --quiet feast==0.67.0
+	{ sed -n '1,2p' requirements-feast.lock; .venv-feast-lock/bin/python -m pip freeze; } > requirements-feast.lock.new
+	mv requirements-feast.lock.new requirements-feast.lock && rm -rf .venv-feast-lock
+
 clean: ## remove build outputs and caches (keeps .venv and local state)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
-distclean: clean ## also remove .venv and .venv-scan
-	rm -rf $(VENV) $(SCAN_VENV)
+distclean: clean ## also remove .venv, .venv-scan and .venv-feast
+	rm -rf $(VENV) $(SCAN_VENV) $(FEAST_VENV)

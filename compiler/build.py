@@ -10,6 +10,7 @@ from typing import Any
 from compiler.buildout import write_tree
 from compiler.cache import BuildCache
 from compiler.diagnostics import Diagnostic, has_errors
+from compiler.features.repo import render_repo
 from compiler.frontend import FrontendResult
 from compiler.team_packages import code_beside
 
@@ -72,6 +73,7 @@ def compile_files(
             facts=outcome.pod_facts,
         )
     outcome.files.update(pipelines)
+    outcome.files.update(render_repo(ir))
     outcome.diagnostics.extend(diagnostics)
     return outcome
 

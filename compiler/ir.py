@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict
 
 from compiler.canonical import canonical_json_with
+from compiler.ir_features import Entity, FeatureService, FeatureSource, FeatureStore, FeatureView
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
@@ -119,6 +120,8 @@ class Step(IRModel):
     timeout_seconds: int
     env: dict[str, str]
     secrets: tuple[SecretRef, ...]
+    feature_service: str | None = None
+    """Feast name of the service whose training frame this step makes (a join step)."""
 
 
 class Schedule(IRModel):
@@ -174,6 +177,7 @@ class Endpoint(IRModel):
     node_pool: str
     canary: CanarySpec | None
     latency_objective: LatencyObjective | None
+    feature_service: FeatureService | None = None
 
 
 class Team(IRModel):
@@ -191,6 +195,10 @@ class Team(IRModel):
     endpoints: dict[str, Endpoint]
     source_files: tuple[str, ...]
     """Config files of the team, relative to the configs folder."""
+    entities: dict[str, Entity] = {}
+    sources: dict[str, FeatureSource] = {}
+    feature_views: dict[str, FeatureView] = {}
+    feature_services: dict[str, FeatureService] = {}
 
 
 class Pulumi(IRModel):
@@ -221,6 +229,8 @@ class PlatformIR(IRModel):
     buckets: dict[str, Bucket]
     teams: dict[str, Team]
     policies: PolicySpec
+    feature_store: FeatureStore | None = None
+    """Set when a team declares features."""
 
     def canonical_json(self, memo: BuildCache | None = None) -> str:
         """The byte-stable dump: sorted keys, two-space indent, trailing newline.
@@ -240,6 +250,9 @@ class PlatformIR(IRModel):
 
     def models(self) -> list[Model]:
         return [m for t in self.teams.values() for m in t.models.values()]
+
+    def feature_views(self) -> list[FeatureView]:
+        return [v for t in self.teams.values() for v in t.feature_views.values()]
 
 
 def team_namespace(team: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+from compiler import link_features
 from compiler.cache import BuildCache, digest, file_digest
 from compiler.compose import TEAMS_DIR
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors, warning
@@ -36,6 +37,7 @@ from compiler.ir import (
     team_namespace,
     team_service_account,
 )
+from compiler.ir_features import FeatureStore, feature_store_yaml
 from compiler.secrets_scan import credential_in_env, credentials_in_tree
 from compiler.team_packages import outside_team_code
 from compiler.validate import ParsedSpec
@@ -317,6 +319,7 @@ def _link_pipeline(
     spec: PipelineSpec,
     pools: dict[str, NodePool],
     root: RootSpec,
+    store: FeatureStore | None = None,
 ) -> Pipeline | None:
     base: Path_ = (TEAMS_DIR, team, "pipelines", name)
     before = len([d for d in ln.diags if d.is_error])
@@ -363,6 +366,10 @@ def _link_pipeline(
         )
     if len([d for d in ln.diags if d.is_error]) > before or order is None:
         return None
+    if store is not None and any(s.features for s in spec.steps.values()):
+        steps, order = link_features.add_join_steps(
+            team, tspec, spec, steps, order, store, feature_store_yaml(store)
+        )
     return Pipeline.trusted(
         name=name,
         team=team,
@@ -444,6 +451,8 @@ def _link_step(
                 t for t in ("bool", "int", "float", "str", "list") if value_matches(t, value)
             )
             inputs[input_name] = StepInput.trusted(source="value", type=type_name, value=value)
+    if spec.features is not None:
+        link_features.frame_input(ln, team, tspec, pipeline, pspec, name, spec)
     for index, dep in enumerate(spec.after):
         if dep == name:
             ln.err("E203", f"{what} lists itself in 'after'", (*base, "after", index), "remove it")
@@ -525,6 +534,7 @@ def _topological_order(
     deps: dict[str, list[str]] = {}
     for name, step in spec.steps.items():
         producers = [v.step for v in step.inputs.values() if isinstance(v, StepOutputRef)]
+        producers += [step.features.entities.step] if step.features else []
         deps[name] = [d for d in spec.steps if d != name and (d in step.after or d in producers)]
     # Depth-first search with colours; the first back edge gives the cycle to print.
     state: dict[str, int] = {}
@@ -830,6 +840,8 @@ class _TeamContext:
     unresolved_ok: set[str]
     org: str
     env: str
+    specs: dict[str, TeamSpec] = field(default_factory=dict)
+    store: FeatureStore | None = None
 
 
 def _link_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec) -> Team:
@@ -843,6 +855,11 @@ def _link_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec) -> Te
                 (TEAMS_DIR, team, "bucket_access", index, "bucket"),
                 did_you_mean(grant.bucket, root.buckets),
             )
+    features = (
+        link_features.link_team_features(ln, team, tspec, ctx.specs, ctx.store)
+        if ctx.store is not None
+        else None
+    )
     pipelines = {}
     for name, pspec in tspec.pipelines.items():
         pipeline = _remembered(
@@ -859,6 +876,7 @@ def _link_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec) -> Te
                 spec=pspec,
                 pools=pools,
                 root=root,
+                store=ctx.store,
             ),
         )
         if pipeline is not None:
@@ -892,6 +910,16 @@ def _link_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec) -> Te
         models=ctx.models_by_team.get(team, {}),
         endpoints=endpoints,
         source_files=ln.spec.composed.team_files.get(team, ()),
+        **(
+            {
+                "entities": features.entities,
+                "sources": features.sources,
+                "feature_views": features.views,
+                "feature_services": features.services,
+            }
+            if features is not None
+            else {}
+        ),
     )
 
 
@@ -909,7 +937,17 @@ def _remembered_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec)
         )
     own_models = tuple(ctx.models_by_team.get(team, {}).items())
     files = ln.spec.composed.team_files.get(team, ())
-    key = (team, ctx.key, tuple(served), tuple(name for name, _ in own_models), files)
+    shared = tuple(
+        (
+            s.team,
+            s.view,
+            ctx.specs[s.team].feature_views.get(s.view) if s.team in ctx.specs else None,
+        )
+        for svc in tspec.feature_services.values()
+        for s in svc.features
+        if s.team not in (None, team)
+    )
+    key = (team, ctx.key, tuple(served), tuple(name for name, _ in own_models), files, shared)
     owners = (tspec, *(model for _, model in own_models))
     return _remembered(
         ln, ctx.memo, "link-team", owners, key, partial(_link_team, ctx=ctx, team=team, tspec=tspec)
@@ -1016,10 +1054,22 @@ def link(
     for name, model in models.items():
         models_by_team.setdefault(model.team, {})[name] = model
     teams: dict[str, Team] = {}
-    ctx = _TeamContext(memo, context, root, pools, models, models_by_team, unresolved_ok, org, env)
+    store = None
+    if any(
+        t.entities or t.sources or t.feature_views or t.feature_services
+        for t in spec.teams.values()
+    ):
+        store = link_features.store_settings(
+            root, env, {name: b.physical_name for name, b in buckets.items()}
+        )
+    ctx = _TeamContext(
+        memo, context, root, pools, models, models_by_team, unresolved_ok, org, env,
+        dict(spec.teams), store,
+    )  # fmt: skip
     link_team = _link_team if memo is None else _remembered_team
     for team, tspec in spec.teams.items():
         teams[team] = link_team(ln, ctx, team, tspec)
+    teams = link_features.check_endpoints(ln, spec.teams, teams, models)
     _check_capacity(ln, spec.teams, pools)
     _check_inline_credentials(ln)
 
@@ -1049,5 +1099,6 @@ def link(
         buckets=buckets,
         teams=teams,
         policies=root.policies,
+        feature_store=store,
     )
     return ir, ln.diags

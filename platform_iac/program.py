@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from compiler.ir import Bucket, PlatformIR
 from platform_iac.cluster import ClusterNetwork, ClusterNetworkArgs
+from platform_iac.features import FeatureStoreArgs, FeatureStoreStack
 from platform_iac.identity import TeamIdentity, TeamIdentityArgs
 from platform_iac.naming import aws_tags, developer_role_name, endpoint_component_name, team_group
 from platform_iac.node_pools import NodePoolArgs, NodePoolGroup
@@ -162,6 +163,21 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
                 ),
                 opts=pulumi.ResourceOptions(providers=[kube]),
             )
+
+    if ir.feature_store is not None:
+        FeatureStoreStack(
+            "features",
+            FeatureStoreArgs(
+                ir=ir,
+                account_id=account_id,
+                kms_key_arn=storage.kms_key_arn,
+                namespaces={name: t.namespace for name, t in tenancy.items()},
+                roles=identity,
+                tags=tags,
+                kube=kube,
+            ),
+            opts=on_aws,
+        )
 
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))

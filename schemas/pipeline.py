@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
+from schemas.features import TrainingFrameSpec
 from schemas.resources import Resources
 from schemas.types import (
     Cron,
@@ -187,6 +188,8 @@ class StepSpec(SpecModel):
     env: dict[EnvVarName, str] = {}
     """Plain environment variables. Secrets go in `secrets`, never here."""
     secrets: list[SecretRef] = []
+    features: TrainingFrameSpec | None = None
+    """A training frame from a feature service, delivered as the input `features`."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:

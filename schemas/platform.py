@@ -129,6 +129,9 @@ class PlatformDefaults(SpecModel):
     """Timeout of a pipeline step that sets none."""
     python_image: str = "python:3.11-slim"
     """Base image of python steps that name none (pin it by digest for production)."""
+    feature_server_image: str = "feastdev/feature-server:0.67.0"
+    """Image with Feast 0.67 (requirements-feast.lock) for the feature server and
+    materialization jobs (pin it by digest for production)."""
 
 
 class PlatformSpec(SpecModel):

@@ -102,6 +102,8 @@ class EndpointSpec(SpecModel):
     node_pool: Name | None = None
     canary: CanarySpec | None = None
     latency_objective: LatencyObjective | None = None
+    feature_service: Name | None = None
+    """Requests carry only entity keys; the service's features are read online."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

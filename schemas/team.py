@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import EmailStr, Field
 
+from schemas.features import EntitySpec, FeatureServiceSpec, FeatureViewSpec, SourceSpec
 from schemas.pipeline import PipelineSpec
 from schemas.serving import EndpointSpec, ModelSpec
 from schemas.types import CPU, Memory, Name, SpecModel
@@ -42,3 +43,7 @@ class TeamSpec(SpecModel):
     pipelines: dict[Name, PipelineSpec] = Field(default={}, max_length=200)
     models: dict[Name, ModelSpec] = Field(default={}, max_length=200)
     endpoints: dict[Name, EndpointSpec] = Field(default={}, max_length=100)
+    entities: dict[Name, EntitySpec] = Field(default={}, max_length=100)
+    sources: dict[Name, SourceSpec] = Field(default={}, max_length=200)
+    feature_views: dict[Name, FeatureViewSpec] = Field(default={}, max_length=200)
+    feature_services: dict[Name, FeatureServiceSpec] = Field(default={}, max_length=100)

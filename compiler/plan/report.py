@@ -21,6 +21,7 @@ from compiler.plan.blast import blast_radius
 from compiler.plan.cost import CostEstimate, estimate, signed_usd, usd
 from compiler.plan.diagram import mermaid
 from compiler.plan.diff import KIND_ORDER, MISSING, Change, PlanDiff
+from compiler.plan.features import feature_changes, report_section
 from compiler.plan.manifests import ValidationReport
 from compiler.plan.model import Plan
 from platform_iac.naming import SpecRef
@@ -87,7 +88,12 @@ def _resource(change: Change) -> str:
 
 
 def _header(
-    head: Plan, ir: PlatformIR, diff: PlanDiff, baseline: Baseline, validation: ValidationReport
+    head: Plan,
+    ir: PlatformIR,
+    diff: PlanDiff,
+    baseline: Baseline,
+    validation: ValidationReport,
+    breaking: int = 0,
 ) -> list[str]:
     counts = diff.counts()
     target = f"`{ir.platform.cluster_name}`, {ir.platform.region}, target `{ir.target}`"
@@ -98,7 +104,7 @@ def _header(
         facts.append(f"{diff.unchanged} unchanged")
     else:
         facts.append("no changes")
-    destructive = len(diff.destructive)
+    destructive = len(diff.destructive) + breaking
     facts.append(f"**{destructive} destructive**" if destructive else "nothing destructive")
     lines.append(f"Baseline: {baseline.label} · " + " · ".join(facts))
     if baseline.note:
@@ -345,10 +351,13 @@ def render_report(
 ) -> str:
     """The whole report; always under `limit` characters."""
     budget = _Budget(limit)
+    features = feature_changes(baseline.ir, head_ir)
+    breaking = sum(c.breaking for c in features)
     top = "\n".join(
         [
-            *_header(head, head_ir, diff, baseline, validation),
+            *_header(head, head_ir, diff, baseline, validation, breaking),
             *_destructive(diff),
+            *report_section(features),
             *_blast(diff, head_ir, baseline.ir),
             *_summary(diff),
         ]

@@ -39,6 +39,7 @@ REPLACE_ON: dict[str, tuple[FieldPath, ...]] = {
         "customerMasterKeySpec", "keySpec", "keyUsage", "multiRegion", "xksKeyId"
     ),
     "aws:kms/alias:Alias": _paths("name", "namePrefix"),
+    "aws:dynamodb/table:Table": _paths("name", "hashKey", "rangeKey"),
     "aws:eks/cluster:Cluster": _paths(
         "name",
         "roleArn",
@@ -91,6 +92,7 @@ KUBERNETES_DEFAULT = _K8S_IDENTITY
 
 STATEFUL: dict[str, str] = {
     "aws:s3/bucket:Bucket": "holds data",
+    "aws:dynamodb/table:Table": "holds the online features that endpoints read",
     "aws:kms/key:Key": "encrypts stored data: what it encrypted becomes unreadable",
     "aws:eks/cluster:Cluster": "runs every workload and holds all cluster state",
     "aws:cloudwatch/logGroup:LogGroup": "holds logs (the control plane's audit trail)",

@@ -2,7 +2,7 @@
 the YAML, so they hold whatever the program does.
 
 Each check is a rule with a stable id (S1xx storage, S2xx identity, S3xx cluster, S4xx node
-groups, S5xx namespaces and RBAC, S6xx pod templates), a severity and a help text. A
+groups, S5xx namespaces and RBAC, S6xx pod templates, S7xx feature store), a severity and a help text. A
 violation names the spec object the resource was built for and is located at that object
 in the YAML (a bucket at `buckets.<name>`, a team at `teams.<name>`, a pipeline step at
 `teams.<team>.pipelines.<pipeline>.steps.<step>`), with the resource in a note.
@@ -17,7 +17,7 @@ from compiler.cache import BuildCache
 from compiler.diagnostics import CODES, Diagnostic, Span, sort_key
 from compiler.ir import PlatformIR
 from compiler.plan.model import Plan
-from compiler.policy import cluster, identity, pods, storage, tenancy
+from compiler.policy import cluster, features, identity, pods, storage, tenancy
 from compiler.policy.findings import Rule, Violation
 from compiler.policy.plan_view import PlanView
 from compiler.yaml_source import Path_
@@ -27,7 +27,7 @@ Locate = Callable[[Path_, bool], Span]
 
 RULES: dict[str, Rule] = {
     rule.code: rule
-    for module in (storage, identity, cluster, tenancy, pods)
+    for module in (storage, identity, cluster, tenancy, pods, features)
     for rule in module.RULES
 }
 
@@ -48,6 +48,7 @@ def violations(
     yield from cluster.check(view)
     yield from tenancy.check(view)
     yield from pods.check(view, pipelines, cache, jobs, facts)
+    yield from features.check(view)
 
 
 def to_diagnostic(violation: Violation, locate: Locate) -> Diagnostic:

@@ -16,7 +16,7 @@ from compiler.yaml_source import Path_
 class Rule:
     code: str
     """Stable id (S1xx storage, S2xx identity, S3xx cluster, S4xx node groups, S5xx
-    namespaces and RBAC, S6xx pod templates); also a key of diagnostics.CODES."""
+    namespaces and RBAC, S6xx pod templates, S7xx feature store); also a key of diagnostics.CODES."""
     name: str
     """Short kebab-case name, shown in messages as `[name]`."""
     title: str

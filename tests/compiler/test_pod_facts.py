@@ -115,7 +115,7 @@ def test_a_plan_checks_pipelines_whose_facts_the_cache_lost(
     options = BuildOptions(cache=BuildCache(tmp_path / "cache"))
     second = plan_outputs(result, none, tmp_path / "second", options=options)
     assert second.files == first and second.security == planned.security
-    assert len(parsed) == len(list(result.ir.pipelines())) == 4
+    assert len(parsed) == len(list(result.ir.pipelines())) == 5
     parsed.clear()
     options = BuildOptions(cache=BuildCache(tmp_path / "cache"))
     assert plan_outputs(result, none, tmp_path / "third", options=options).files == first

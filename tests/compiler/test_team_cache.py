@@ -8,6 +8,10 @@ from compiler.cache import BuildCache
 from compiler.frontend import load_platform
 
 
+def team_count(configs):
+    return len(list((configs / "teams").iterdir()))
+
+
 def edit(path, old, new):
     text = path.read_text()
     assert text.count(old) == 1, old
@@ -18,9 +22,9 @@ def edit(path, old, new):
 def test_cached_specs_give_the_same_ir(configs, tmp_path, env):
     cache = BuildCache(tmp_path / "cache")
     cold = load_platform(configs, [f"env={env}"], cache=cache)
-    assert cache.misses == 3 and cache.hits == 0
+    assert cache.misses == team_count(configs) and cache.hits == 0
     warm = load_platform(configs, [f"env={env}"], cache=cache)
-    assert cache.hits == 3
+    assert cache.hits == team_count(configs)
     assert (
         warm.ir.canonical_json()
         == cold.ir.canonical_json()
@@ -58,7 +62,7 @@ def test_changes_reach_the_team(configs, tmp_path, change, overrides, check):
         edit(configs / change[0], change[1], change[2])
     result = load_platform(configs, overrides, cache=cache)
     assert result.ok and check(result.ir)
-    assert cache.hits == 2  # the other two teams were reused
+    assert cache.hits == team_count(configs) - 1  # the other teams were reused
 
 
 def test_teams_with_problems_are_never_cached(configs, tmp_path):
@@ -67,4 +71,4 @@ def test_teams_with_problems_are_never_cached(configs, tmp_path):
     for _ in range(2):
         result = load_platform(configs, cache=cache)
         assert sorted(d.code for d in result.diagnostics if d.is_error) == ["E101", "E102"]
-    assert cache.hits == 2  # fraud and recsys, on the second run only
+    assert cache.hits == team_count(configs) - 1  # the valid teams, on the second run only

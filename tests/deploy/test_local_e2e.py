@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,7 @@ def test_first_deploy_trains_registers_and_serves(local: Deployment) -> None:
     assert "endpoint recsys/ranker: skipped: runtime 'triton'" in first.err
     state = local.state
     assert {k: e.status for k, e in state.endpoints.items()} == {
+        "chargeback/chargeback-scorer": "serving",
         "fraud/fraud-scorer": "serving",
         "search/search-ranker": "serving",
         "recsys/ranker": "skipped",
@@ -138,10 +140,11 @@ def test_endpoints_answer_v2_inference_requests(local: Deployment) -> None:
 def test_the_printed_curl_line_works(local: Deployment) -> None:
     lines = [line.strip() for line in local.outcomes[0].out.splitlines()]
     curls = [line for line in lines if line.startswith("curl ")]
-    assert len(curls) == 2
-    answer = subprocess.run(shlex.split(curls[0]), capture_output=True, text=True, timeout=30)
-    assert answer.returncode == 0, answer.stderr
-    assert json.loads(answer.stdout)["outputs"][0]["name"] == "predict_proba"
+    assert len(curls) == 3
+    for curl in curls:
+        answer = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30)
+        assert answer.returncode == 0, answer.stderr
+        assert json.loads(answer.stdout)["outputs"][0]["name"] == "predict_proba", answer.stdout
 
 
 def test_models_are_in_the_mlflow_registry(local: Deployment) -> None:
@@ -234,10 +237,83 @@ def test_a_failing_step_keeps_the_previous_run_and_other_teams(local: Deployment
     assert local.state.pipelines["fraud/train-fraud-model"].status == "succeeded"
 
 
+def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deployment) -> None:
+    """The V2 request carries card ids only; the answer is the registered model's prediction
+    on the features read back from the online store by Feast's SDK."""
+    import joblib
+    import pandas as pd
+
+    from compiler.deploy.local.features import FeastWorker, repo_dir
+
+    rec = local.state.endpoints["chargeback/chargeback-scorer"]
+    assert rec.url is not None and rec.request is not None
+    assert [i["name"] for i in rec.request["inputs"]] == ["card_id"]
+    cards = [1000, 1003, 1050, 1119]
+    request = {
+        "inputs": [{"name": "card_id", "shape": [4], "datatype": "INT64", "data": cards}],
+        "outputs": [{"name": "predict_proba"}],
+    }
+    (output,) = serving.infer(rec.url, request)["outputs"]
+    served = [output["data"][i * 2 + 1] for i in range(len(cards))]
+
+    worker = FeastWorker(repo_dir(local.state_dir.resolve()), local.state_dir / "test-worker.log")
+    worker.start()
+    try:
+        online = worker.call(
+            "online", service="chargeback__chargeback_v1", entities={"card_id": cards}
+        )
+    finally:
+        worker.close()
+    columns = [
+        "card_age_days",
+        "credit_limit",
+        "tx_count_7d",
+        "amount_sum_7d",
+        "chargeback_rate_90d",
+    ]
+    frame = pd.DataFrame({c: online[c] for c in columns}).astype("float64")
+    model = local.state.models["chargeback/chargeback-risk"].latest()
+    assert model is not None and model.features == columns
+    classifier = joblib.load(model.model_path)
+    assert served == pytest.approx(list(classifier.predict_proba(frame)[:, 1]), abs=1e-12)
+    assert len(set(served)) == len(cards)  # the features differ per card, and so do the answers
+
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        serving.infer(rec.url, {"inputs": [{**request["inputs"][0], "shape": [1], "data": [7]}]})
+    assert unknown.value.code == 404
+
+
+def test_the_training_frame_is_the_services_join(local: Deployment) -> None:
+    import pandas as pd
+
+    run = local.state.pipelines["chargeback/train-chargeback-model"].last_success
+    assert run is not None and run.steps["train-features"] == "SUCCESS"
+    frame_out = run.outputs["train-features"]["frame"]
+    assert frame_out.metadata["features"] == [
+        "card_age_days", "credit_limit", "tx_count_7d", "amount_sum_7d", "chargeback_rate_90d",
+    ]  # fmt: skip
+    frame = pd.read_parquet(frame_out.uri.removeprefix("file://"))
+    labels = pd.read_parquet(run.outputs["make-labels"]["labels"].uri.removeprefix("file://"))
+    assert list(frame.columns[:3]) == ["card_id", "event_timestamp", "chargeback"]
+    assert 0 < len(frame) <= len(labels) and frame["credit_limit"].notna().all()
+
+
+def test_a_changed_view_is_applied_and_only_it_materialized(local: Deployment) -> None:
+    pids = {k: e.pid for k, e in local.state.endpoints.items()}
+    changed = local.deploy(SEARCH_CHANGE, "teams.chargeback.feature_views.card-activity.ttl=8d")
+    assert "features: applied the Feast repository" in changed.err
+    assert "features: materialized chargeback__card_activity in" in changed.err
+    assert "chargeback__card_profile" not in changed.err
+    assert "pipeline" not in changed.err.replace("pipelines:", "")
+    assert {k: e.pid for k, e in local.state.endpoints.items()} == pids
+    again = local.deploy(SEARCH_CHANGE, "teams.chargeback.feature_views.card-activity.ttl=8d")
+    assert "ok: no changes" in again.out and "features:" not in again.err
+
+
 def test_status_shows_the_deployment(local: Deployment) -> None:
     text = local.mlplat("status")
     assert text.code == 0
-    assert "search/train-search-ranker  succeeded" in text.out
+    assert re.search(r"search/train-search-ranker +succeeded", text.out)
     search_model = next(line for line in text.out.splitlines() if "search/search-ranker  " in line)
     assert "search.search-ranker v2" in search_model and "@staging" in search_model
     fraud_line = next(line for line in text.out.splitlines() if "fraud/fraud-scorer" in line)
@@ -250,7 +326,7 @@ def test_down_stops_the_servers_and_keeps_the_data(local: Deployment) -> None:
     pids = [e.pid for e in local.state.endpoints.values() if e.pid]
     urls = [e.url for e in local.state.endpoints.values() if e.status == "serving"]
     down = local.mlplat("down")
-    assert down.code == 0 and "ok: stopped 2 endpoints" in down.out
+    assert down.code == 0 and "ok: stopped 3 endpoints" in down.out
     assert not any(processes.is_alive(pid) for pid in pids)
     assert not any(serving.http_ok(f"{url}/ready") for url in urls if url)
     assert {e.status for e in local.state.endpoints.values()} == {"stopped", "skipped"}

@@ -166,4 +166,9 @@ def test_manifests_and_plan_are_written(planned):
     out = planned["dir"]
     assert (out / "manifests" / "team-search.inferenceservice.query-ranker.yaml").is_file()
     assert (out / "ir.json").is_file() and (out / "plan.json").is_file()
-    assert sorted(p.name for p in (out / "pipelines").iterdir()) == ["fraud", "recsys", "search"]
+    assert sorted(p.name for p in (out / "pipelines").iterdir()) == [
+        "chargeback",
+        "fraud",
+        "recsys",
+        "search",
+    ]

@@ -144,6 +144,7 @@ def test_destructive_preview_steps_use_the_plan_rules():
 def test_pipeline_uploads_come_from_the_build(prod, build):
     uploads = {f"{u.team}/{u.name}": u for u in pipeline_uploads(prod.ir, build / "prod")}
     assert sorted(uploads) == [
+        "chargeback/train-chargeback-model",
         "fraud/train-fraud-model",
         "recsys/train-ranker",
         "search/embed-catalog",

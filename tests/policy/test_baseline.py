@@ -47,7 +47,7 @@ def test_every_check_is_a_registered_code_with_a_stable_name():
     assert len(RULES) >= 30
     assert len({rule.name for rule in RULES.values()}) == len(RULES)
     for code, rule in RULES.items():
-        assert re.fullmatch(r"S[1-6]\d\d", code)
+        assert re.fullmatch(r"S[1-7]\d\d", code)
         assert CODES[code] == rule.title
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name)
         assert rule.help.endswith(".")
@@ -90,7 +90,7 @@ def test_pipeline_checks_agree_in_parallel_and_from_the_cache(monkeypatch, tmp_p
     assert case["expect"] in sequential
     assert findings(patched, jobs=2) == sequential
     assert findings(patched, cache=cache, jobs=2) == sequential  # fills the cache
-    assert cache.entries("policy") == len(list(ex.result.ir.pipelines())) == 4
+    assert cache.entries("policy") == len(list(ex.result.ir.pipelines())) == 5
     assert findings(patched, cache=cache) == sequential  # served by the cache
     assert findings(ex.pipelines, cache=cache) == _example_findings("prod")  # not stale
 
@@ -127,4 +127,4 @@ print(json.dumps({"forked": fork_safe() and parent not in seen and len(seen) >= 
 
 def test_pipeline_facts_parsed_on_workers_match_one_process():
     out = run_fresh_python(PARALLEL_FACTS, str(CONFIGS))
-    assert out == {"forked": True, "same": True, "count": 4}
+    assert out == {"forked": True, "same": True, "count": 5}

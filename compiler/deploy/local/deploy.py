@@ -20,6 +20,7 @@ from typing import Any
 
 from compiler.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, Console
 from compiler.deploy.local import processes, serving
+from compiler.deploy.local.features import FeatureDeploy, entity_request
 from compiler.deploy.local.hashing import endpoint_hash, model_hash, pipeline_hash
 from compiler.deploy.local.layout import StateLayout, default_state_dir, unsafe_state_dir
 from compiler.deploy.local.pipelines import (
@@ -87,7 +88,7 @@ def deploy_local(
             session = LocalDeploy(
                 ir, layout, state, reporter, build_dir / ir.environment / "ir.json"
             )
-            return session.run()
+            return session.run(build_dir)
     except StateError as exc:
         reporter.problem(error("L106", str(exc), Span(str(folder)), exc.hint))
         return EXIT_INVALID
@@ -128,6 +129,7 @@ class LocalDeploy:
         self.changes: list[str] = []
         self._registry: Registry | None = None
         self.docker: Callable[[], str | None] = cache(docker_problem)
+        self.features: FeatureDeploy | None = None
         self.commit: Callable[[], str] = cache(git_commit)
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -141,10 +143,12 @@ class LocalDeploy:
             self._registry = Registry(self.layout)
         return self._registry
 
-    def run(self) -> int:
+    def run(self, build_dir: Path = Path("build")) -> int:
         started = time.monotonic()
         try:
-            self.deploy_pipelines()
+            with FeatureDeploy(self, build_dir) as self.features:
+                self.features.deploy_store()
+                self.deploy_pipelines()
             self.deploy_models()
             self.deploy_endpoints()
         finally:
@@ -491,7 +495,16 @@ class LocalDeploy:
                 ["version"],
             )
             return None
-        digest = endpoint_hash(endpoint, [model.registry_name, version.version, version.model_path])
+        digest = endpoint_hash(endpoint, self.served(endpoint, model, version))
+        if endpoint.feature_service is not None and self.feature_wrap(endpoint) is None:
+            self.fail_endpoint(
+                endpoint,
+                "E311",
+                "its feature service cannot be read: the feature server is not running",
+                "see the feature store problem above",
+                ["feature_service"],
+            )
+            return None
         running = (
             rec is not None
             and rec.port is not None
@@ -511,6 +524,29 @@ class LocalDeploy:
         else:
             why = "its spec changed"
         return endpoint, model, version, why
+
+    def served(
+        self, endpoint: Endpoint, model: ModelRecord, version: ModelVersionRecord
+    ) -> list[Any]:
+        """What an endpoint serves besides its spec (a change restarts it)."""
+        wrap = self.feature_wrap(endpoint) if endpoint.feature_service else None
+        return [model.registry_name, version.version, version.model_path, wrap]
+
+    def feature_wrap(self, endpoint: Endpoint) -> tuple[str, dict[str, Any]] | None:
+        """The runtime that reads the endpoint's features online (None: none, or no server)."""
+        service = endpoint.feature_service
+        if service is None or self.features is None:
+            return None
+        url = self.features.server_url()
+        if url is None:
+            return None
+        return "compiler.deploy.local.feature_serving.OnlineFeatures", {
+            "inner": serving.MLSERVER_RUNTIMES[endpoint.runtime][1],
+            "feature_server": url,
+            "feature_service": service.feast_name,
+            "features": service.columns(),
+            "join_keys": service.join_keys,
+        }
 
     def no_version_reason(self, endpoint: Endpoint) -> str:
         model = self.ir.teams[endpoint.model_team].models.get(endpoint.model)
@@ -648,6 +684,7 @@ class LocalDeploy:
             version=version,
             port=port,
             grpc_port=grpc_port,
+            wrap=self.feature_wrap(endpoint),
         )
         offset = log.stat().st_size if log.exists() else 0
         process = serving.start_server(server_dir, log)
@@ -655,9 +692,7 @@ class LocalDeploy:
             team=endpoint.team,
             name=endpoint.name,
             status="starting",
-            hash=endpoint_hash(
-                endpoint, [model.registry_name, version.version, version.model_path]
-            ),
+            hash=endpoint_hash(endpoint, self.served(endpoint, model, version)),
             registry_name=model.registry_name,
             version=version.version,
             runtime=endpoint.runtime,
@@ -667,6 +702,7 @@ class LocalDeploy:
             server_dir=self.layout.relative(server_dir),
             log=self.layout.relative(log),
             started_at=now(),
+            request=entity_request(self.ir, endpoint, version),
         )
         return serving.Launch(
             key=key,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.deploy.local import processes, serving
+from compiler.deploy.local.features import stop_feature_server
 from compiler.deploy.local.layout import OWNED_ENTRIES, STATE_FILE, unsafe_state_dir
 from compiler.deploy.local.report import metrics_summary
 from compiler.deploy.local.state import EndpointRecord, LocalState, load_state, save_state
@@ -53,6 +54,8 @@ def stop_endpoints(root: Path, state: LocalState) -> list[str]:
         rec.pid = None
         rec.status = "stopped"
         rec.reason = "stopped by mlplat down"
+    if state.features is not None:
+        stop_feature_server(root, state.features)
     return stopped
 
 

@@ -77,5 +77,5 @@ def curl_for(state: LocalState, rec: EndpointRecord) -> str | None:
         return None
     model = next((m for m in state.models.values() if m.registry_name == rec.registry_name), None)
     version = model.get(rec.version) if model else None
-    request = example_request(version) if version else None
+    request = rec.request or (example_request(version) if version else None)
     return curl_line(rec.url, request) if request else None

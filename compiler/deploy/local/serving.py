@@ -91,8 +91,11 @@ def write_server_folder(
     version: ModelVersionRecord,
     port: int,
     grpc_port: int,
+    wrap: tuple[str, dict[str, Any]] | None = None,
 ) -> None:
-    """settings.json (server) and <endpoint>/model-settings.json (model) for `mlserver start`."""
+    """settings.json (server) and <endpoint>/model-settings.json (model) for `mlserver start`.
+
+    `wrap`: (implementation, extra parameters) of a runtime that wraps the endpoint's own."""
     if server_dir.exists():
         shutil.rmtree(server_dir)
     model_dir = server_dir / endpoint
@@ -109,11 +112,14 @@ def write_server_folder(
         "environments_dir": str(server_dir / ".envs"),
         "metrics_dir": str(server_dir / ".metrics"),
     }
-    model_settings = {
+    model_settings: dict[str, Any] = {
         "name": endpoint,
         "implementation": MLSERVER_RUNTIMES[runtime][1],
         "parameters": {"uri": version.model_path, "version": str(version.version)},
     }
+    if wrap is not None:
+        model_settings["implementation"] = wrap[0]
+        model_settings["parameters"]["extra"] = wrap[1]
     for path, data in (
         (server_dir / "settings.json", settings),
         (model_dir / "model-settings.json", model_settings),

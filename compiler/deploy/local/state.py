@@ -132,12 +132,26 @@ class EndpointRecord(Record):
     server_dir: str | None = None
     log: str | None = None
     started_at: str | None = None
+    request: dict[str, Any] | None = None
+    """An example request, when it differs from the model's (entity keys of a feature service)."""
 
     @property
     def url(self) -> str | None:
         if self.port is None:
             return None
         return f"http://{self.host}:{self.port}/v2/models/{self.name}"
+
+
+class FeatureStoreRecord(Record):
+    """The local Feast store: what was applied and materialized, and its feature server."""
+
+    repo_hash: str = ""
+    views: dict[str, str] = {}
+    """Feast view name → hash of the definition and source data last materialized."""
+    applied_at: str | None = None
+    server_pid: int | None = None
+    server_port: int | None = None
+    server_repo_hash: str | None = None
 
 
 class LocalState(Record):
@@ -149,6 +163,7 @@ class LocalState(Record):
     pipelines: dict[str, PipelineRecord] = {}
     models: dict[str, ModelRecord] = {}
     endpoints: dict[str, EndpointRecord] = {}
+    features: FeatureStoreRecord | None = None
 
 
 def now() -> str:

@@ -247,8 +247,9 @@ def test_compile_files_adds_pipelines_and_reports_progress(example_ir):
     assert "ir.json" in outcome.files
     assert "pipelines/search/embed-catalog.yaml" in outcome.files
     assert [m for m in seen if m.startswith("compiling")] == [
-        "compiling pipeline fraud/train-fraud-model (1/4)",
-        "compiling pipeline recsys/train-ranker (2/4)",
-        "compiling pipeline search/embed-catalog (3/4)",
-        "compiling pipeline search/train-search-ranker (4/4)",
+        "compiling pipeline chargeback/train-chargeback-model (1/5)",
+        "compiling pipeline fraud/train-fraud-model (2/5)",
+        "compiling pipeline recsys/train-ranker (3/5)",
+        "compiling pipeline search/embed-catalog (4/5)",
+        "compiling pipeline search/train-search-ranker (5/5)",
     ]

@@ -1,0 +1,135 @@
+"""The feature store part of the IR: entities, sources, views and services, resolved.
+
+Names the store needs are decided here: every object is named `<team>__<name>` in the one
+Feast project of the environment (hyphens become underscores; spec names have none of
+those, so two spec objects never share a Feast name).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+JOIN_STEP_SUFFIX = "-features"
+"""A step with a training frame gets a step `<step>-features` that makes it."""
+FRAME_INPUT = "features"
+"""The input through which a step receives its training frame."""
+FEAST_VERSION = "0.67.0"
+
+
+class IRModel(BaseModel):
+    """Frozen like every IR model (compiler.ir imports this module, so it cannot share its base)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def feast_name(team: str, name: str) -> str:
+    return f"{team}__{name.replace('-', '_')}"
+
+
+class Entity(IRModel):
+    name: str
+    team: str
+    feast_name: str
+    description: str
+    join_key: str
+    value_type: Literal["int64", "string"]
+
+
+class FeatureSource(IRModel):
+    name: str
+    team: str
+    feast_name: str
+    description: str
+    path: str
+    """The Parquet file in the repository."""
+    uri: str
+    """Where the store reads it: `sources/<team>/<file>` in the local repo, S3 in the cloud."""
+    timestamp_field: str
+    created_timestamp_field: str | None
+
+
+class Feature(IRModel):
+    name: str
+    type: str
+
+
+class FeatureView(IRModel):
+    name: str
+    team: str
+    feast_name: str
+    description: str
+    entity: str
+    """Feast name of the entity."""
+    join_key: str
+    join_key_type: str
+    source: str
+    """Feast name of the source."""
+    features: tuple[Feature, ...]
+    ttl_seconds: int
+    online: bool
+    shared_with: tuple[str, ...]
+
+
+class ServiceFeature(IRModel):
+    """One feature of a service, in the order models see it."""
+
+    view: str
+    """Feast name of the view."""
+    view_team: str
+    view_name: str
+    name: str
+    type: str
+
+
+class FeatureService(IRModel):
+    name: str
+    team: str
+    feast_name: str
+    description: str
+    features: tuple[ServiceFeature, ...]
+    join_keys: dict[str, str]
+    """Join key: value type, of the entities of the service's views (what a request carries)."""
+
+    def columns(self) -> list[str]:
+        return [f.name for f in self.features]
+
+
+class FeatureStore(IRModel):
+    """Where the environment's store keeps its registry, offline data and online values."""
+
+    project: str
+    provider: Literal["local", "aws"]
+    registry: str
+    """Registry path: relative to the repository locally, an S3 URI in the cloud."""
+    online_store: Literal["sqlite", "dynamodb"]
+    region: str
+    offline_root: str
+    """Where sources live: the repository's `sources/` locally, an S3 prefix in the cloud."""
+    server_image: str
+    """Feast image of the feature server and the materialization jobs (cloud)."""
+
+
+def feature_store_yaml(store: FeatureStore) -> str:
+    """feature_store.yaml of the environment's Feast repository (what Feast itself loads)."""
+    lines = [
+        f"project: {store.project}",
+        f"provider: {store.provider}",
+        "registry:",
+        "  registry_type: file",
+        f"  path: {store.registry}",
+        "  cache_ttl_seconds: 60",
+    ]
+    if store.online_store == "sqlite":
+        lines += ["online_store:", "  type: sqlite", "  path: data/online.db"]
+    else:
+        lines += ["online_store:", "  type: dynamodb", f"  region: {store.region}"]
+    lines += [
+        "offline_store:",
+        "  type: file",
+        "entity_key_serialization_version: 3",
+        "auth:",
+        "  type: no_auth",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Chargeback team: card features from a feature store and a chargeback-risk classifier."""

@@ -1,0 +1,87 @@
+"""Features: entities, sources, feature views and feature services (a Feast feature store).
+
+A team declares its features once; the same definitions build the training frame of a
+pipeline step (a point-in-time join), feed its endpoints online and appear in the plan.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.types import Duration, Identifier, Name, SpecModel
+
+FeatureType = Literal["int32", "int64", "float32", "float64", "string", "bool"]
+"""Value types of features and join keys (Feast's Int32, Int64, Float32, Float64, String, Bool)."""
+
+
+class EntitySpec(SpecModel):
+    """What features describe (a card, a customer): the key that joins them."""
+
+    description: str = ""
+    join_key: Identifier
+    """Column that identifies the entity in sources, training frames and requests."""
+    value_type: Literal["int64", "string"] = "int64"
+
+
+class SourceSpec(SpecModel):
+    """A batch source of feature rows: a Parquet file in this repository (local, and the
+    copy the platform keeps in its datasets bucket in the cloud)."""
+
+    description: str = ""
+    path: str = Field(pattern=r"^[A-Za-z0-9_][\w./-]*\.parquet$")
+    """Parquet file relative to the repository root, e.g. components/team/data/rows.parquet."""
+    timestamp_field: Identifier = "event_timestamp"
+    """When each row's values became true (the point-in-time join never looks past it)."""
+    created_timestamp_field: Identifier | None = None
+    """When the row was written; breaks ties between rows with the same event time."""
+
+
+class FeatureViewSpec(SpecModel):
+    """Typed features of one entity, read from one source, kept online when `online`."""
+
+    description: str = ""
+    entity: Name
+    source: Name
+    features: dict[Identifier, FeatureType] = Field(min_length=1, max_length=500)
+    """Feature name: value type, in the order models see them."""
+    ttl: Duration = 86400
+    """How far back a join or lookup may reach for a value (e.g. 7d)."""
+    online: bool = True
+    """Materialized into the online store, so endpoints can read it."""
+    shared_with: list[Name] = []
+    """Other teams that may use this view in their feature services (a read grant)."""
+
+
+class FeatureSelection(SpecModel):
+    """Features of one view in a service; every feature of the view when `features` is unset."""
+
+    view: Name
+    team: Name | None = None
+    """Team that owns the view; this team when unset (another team must share it)."""
+    features: list[Identifier] | None = None
+
+
+class FeatureServiceSpec(SpecModel):
+    """The named, ordered set of features a model is trained and served with."""
+
+    description: str = ""
+    features: list[FeatureSelection] = Field(min_length=1, max_length=50)
+
+
+class EntityRows(SpecModel):
+    """The step output that holds the entity rows of a training frame."""
+
+    step: Name
+    output: Identifier
+
+
+class TrainingFrameSpec(SpecModel):
+    """A step's training frame: the service's features joined point in time to entity rows.
+
+    The entity rows (join key, event timestamp, labels) come from another step's Dataset; the
+    frame reaches the step as its input `features` (an Input[Dataset], Parquet)."""
+
+    service: Name
+    entities: EntityRows

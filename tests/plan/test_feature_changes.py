@@ -1,0 +1,60 @@
+"""Feature view changes in the plan: classed, and destructive when they break a served model."""
+
+from __future__ import annotations
+
+from compiler.plan.diff import diff_plans
+from compiler.plan.features import feature_changes
+from compiler.plan.manifests import ValidationReport
+from compiler.plan.report import Baseline, render_report
+from tests.platform_iac.planning import ir_for
+
+DROP_LIMIT = "~teams.chargeback.feature_views.card-profile.features.credit_limit"
+LONGER_TTL = "teams.chargeback.feature_views.card-activity.ttl=14d"
+
+
+def test_no_change_gives_no_feature_changes():
+    assert feature_changes(ir_for("prod"), ir_for("prod")) == []
+
+
+def test_a_ttl_change_is_safe():
+    (change,) = feature_changes(ir_for("prod"), ir_for("prod", (LONGER_TTL,)))
+    assert (change.label, change.kind, change.breaking) == (
+        "chargeback/card-activity",
+        "changed",
+        False,
+    )
+    assert change.details == ("ttl 604800s → 1209600s",)
+
+
+def test_removing_a_served_feature_breaks_the_endpoint():
+    (change,) = feature_changes(ir_for("prod"), ir_for("prod", (DROP_LIMIT,)))
+    assert change.label == "chargeback/card-profile" and change.breaking
+    assert change.details == ("feature `credit_limit` removed",)
+    assert change.endpoints == ("chargeback/chargeback-scorer",)
+
+
+def test_a_new_view_is_an_addition(configs):
+    changes = feature_changes(None, ir_for("prod"))
+    assert [(c.label, c.kind, c.breaking) for c in changes] == [
+        ("chargeback/card-activity", "added", False),
+        ("chargeback/card-profile", "added", False),
+    ]
+
+
+def test_the_report_lists_them_and_counts_the_breaking_one_as_destructive(prod):
+    head = ir_for("prod", (DROP_LIMIT, LONGER_TTL))
+    report = render_report(
+        prod,
+        head,
+        diff_plans(prod, prod),
+        Baseline("`main` (abc1234)", prod, ir_for("prod")),
+        ValidationReport("1.31", objects=0),
+    )
+    assert "### Feature views" in report
+    assert (
+        "| changed | `chargeback/card-profile` | feature `credit_limit` removed | "
+        "**destructive**: breaks `chargeback/chargeback-scorer` (retrain and redeploy their "
+        "models) |" in report
+    )
+    assert "| changed | `chargeback/card-activity` | ttl 604800s → 1209600s | safe |" in report
+    assert "**1 destructive**" in report
