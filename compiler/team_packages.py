@@ -21,6 +21,11 @@ from pathlib import Path
 COMPONENTS = "components"
 """The top-level package that holds every team's step code."""
 
+PLATFORM_STEP_MODULES = frozenset({"compiler.features.join"})
+"""Modules of mlplat itself whose functions run in steps that linking adds (a training
+frame's join): read from mlplat's own folder, never from the code root; a team spec that
+names one is still refused (link stage)."""
+
 _override: Path | None = None
 
 
@@ -33,6 +38,10 @@ def _installed_root() -> Path:
     return Path(locations[0]).parent if locations else Path.cwd()
 
 
+_MLPLAT_ROOT = Path(__file__).resolve().parent.parent
+"""The folder that holds mlplat's own `compiler` package."""
+
+
 def code_root() -> Path:
     """The folder that holds the `components/` package whose step code a build reads."""
     return _override or _installed_root()
@@ -41,7 +50,8 @@ def code_root() -> Path:
 def module_file(module: str) -> Path | None:
     """The source file of `module` under the code root, found on disk: nothing is imported
     (an import system lookup would run the parent packages' `__init__.py`)."""
-    base = os.path.join(str(code_root()), *module.split("."))
+    root = _MLPLAT_ROOT if module in PLATFORM_STEP_MODULES else code_root()
+    base = os.path.join(str(root), *module.split("."))
     for candidate in (base + ".py", os.path.join(base, "__init__.py")):
         if os.path.isfile(candidate):
             return Path(candidate)

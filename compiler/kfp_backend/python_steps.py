@@ -23,7 +23,7 @@ from compiler.kfp_backend import spec_types
 from compiler.kfp_backend.problems import Problem, step_path
 from compiler.kfp_backend.steps import StepComponent
 from compiler.kfp_backend.team_code import TeamCodeError, load_function, shipping_problems
-from compiler.team_packages import outside_team_code
+from compiler.team_packages import PLATFORM_STEP_MODULES, outside_team_code
 
 KFP_RETURN_OUTPUT = "Output"
 """The output name kfp gives a function's plain (non-NamedTuple) return value."""
@@ -93,7 +93,8 @@ def python_component(pipeline: Pipeline, step: Step) -> tuple[StepComponent | No
     assert step.python is not None
     ref = step.python.function
     fpath = step_path(pipeline, step.name, "python", "function")
-    outside = outside_team_code(pipeline.team, ref)
+    platform_step = ref.partition(":")[0] in PLATFORM_STEP_MODULES  # added by linking
+    outside = None if platform_step else outside_team_code(pipeline.team, ref)
     if outside is not None:  # refused before any file is read
         return None, [Problem("E225", f"step '{step.name}': {outside[0]}", fpath, outside[1])]
     try:

@@ -51,9 +51,9 @@ def test_team_files_are_validated_once_for_the_environments_that_do_not_change_t
     cache = BuildCache(tmp_path / "cache")
     outcome = load_environments(configs, ["dev", "local", "prod"], cache=cache)
     assert outcome.ok
-    # fraud, recsys, search once for dev and local (no team overlay), again for prod (it
-    # overlays all three): 6 validated specs stored, dev's reused by local
-    assert cache.entries("teams") == 6
+    # every team once for dev and local (no team overlay); fraud, recsys and search again
+    # for prod (it overlays those three): 7 validated specs stored, dev's reused by local
+    assert cache.entries("teams") == 7
 
 
 def test_without_a_cache_folder_too(configs, monkeypatch):
@@ -68,5 +68,5 @@ def test_without_a_cache_folder_too(configs, monkeypatch):
 
     monkeypatch.setattr(compose, "_clean_team", counting)
     assert load_environments(configs, ["dev", "local", "prod"]).ok
-    # dev validates the three teams; local reuses them; prod's overlay changes all three
-    assert sorted(validated) == sorted(["fraud", "recsys", "search"] * 2)
+    # dev validates every team; local reuses them; prod's overlay changes all but chargeback
+    assert sorted(validated) == sorted(["chargeback"] + ["fraud", "recsys", "search"] * 2)
