@@ -50,7 +50,10 @@ def test_protection_and_ignored_fields_are_recorded(prod):
     buckets = [n for n, b in ir_for("prod").buckets.items() if b.protect]
     cluster = ["acme-prod", "acme-prod-control-plane", "acme-prod-secrets"]
     tables = [v.feast_name for v in ir_for("prod").feature_views() if v.online]
-    assert protected == sorted(["acme-prod-s3", *cluster, *buckets, *tables]) and "transactions" in buckets
+    assert (
+        protected == sorted(["acme-prod-s3", *cluster, *buckets, *tables])
+        and "transactions" in buckets
+    )
     assert all(r.retain_on_delete for r in prod.resources if r.protect)
 
 
