@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict
 
 from compiler.canonical import canonical_json_with
+from compiler.ir_training import DistributedJob
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
 from schemas.serving import AutoscalingSpec, CanarySpec, LatencyObjective, ModelCard, ModelSource
 from schemas.team import BucketAccess, Quotas
+from schemas.training import TuningSpec
 
 if TYPE_CHECKING:
     from compiler.cache import BuildCache
@@ -119,6 +121,8 @@ class Step(IRModel):
     timeout_seconds: int
     env: dict[str, str]
     secrets: tuple[SecretRef, ...]
+    distributed: DistributedJob | None = None
+    """A distributed training job; `resources` are per worker."""
 
 
 class Schedule(IRModel):
@@ -140,6 +144,8 @@ class Pipeline(IRModel):
     order: tuple[str, ...]
     """Steps in a topological order (ties broken by the order written)."""
     schedule: Schedule | None
+    tuning: TuningSpec | None = None
+    """A hyperparameter sweep over the pipeline's parameters."""
 
 
 class Model(IRModel):

@@ -37,6 +37,7 @@ from compiler.ir import (
     team_service_account,
 )
 from compiler.secrets_scan import credential_in_env, credentials_in_tree
+from compiler.training_link import check_tuning, link_distributed
 from compiler.validate import ParsedSpec
 from compiler.yaml_source import Locator, Path_
 from schemas.catalog import INSTANCE_TYPES
@@ -324,6 +325,7 @@ def _link_pipeline(
         if built is not None:
             steps[step_name] = built
     order = _topological_order(ln, base, spec, steps)
+    tuning = check_tuning(ln, name, spec, base)
     schedule = None
     if spec.schedule is not None:
         spath = (*base, "schedule", "parameters")
@@ -371,6 +373,7 @@ def _link_pipeline(
         steps=steps,
         order=tuple(order),
         schedule=schedule,
+        tuning=tuning,
     )
 
 
@@ -485,7 +488,10 @@ def _link_step(
         spec.resources,
         root,
     )
-    _check_quota(ln, team, tspec, what, resources, (*base, "resources"))
+    distributed = link_distributed(ln, what, base, spec, pool, resources)
+    workers = distributed.max_workers if distributed else 1
+    job = f"{what} ({workers} workers)" if distributed else what
+    _check_quota(ln, team, tspec, job, resources, (*base, "resources"), times=workers)
     depends = [*spec.after, *producers]
     return Step.trusted(
         name=name,
@@ -510,6 +516,7 @@ def _link_step(
         timeout_seconds=spec.timeout or root.platform.defaults.step_timeout,
         env=dict(spec.env),
         secrets=tuple(spec.secrets),
+        distributed=distributed,
     )
 
 

@@ -9,6 +9,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.resources import Resources
+from schemas.training import DistributedSpec, TuningSpec
 from schemas.types import (
     Cron,
     Duration,
@@ -187,6 +188,8 @@ class StepSpec(SpecModel):
     env: dict[EnvVarName, str] = {}
     """Plain environment variables. Secrets go in `secrets`, never here."""
     secrets: list[SecretRef] = []
+    distributed: DistributedSpec | None = None
+    """Run as a distributed training job; `resources` and `node_pool` are per worker."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -217,3 +220,5 @@ class PipelineSpec(SpecModel):
     parameters: dict[Identifier, ParameterSpec] = Field(default={}, max_length=100)
     steps: dict[Name, StepSpec] = Field(min_length=1, max_length=200)
     schedule: ScheduleSpec | None = None
+    tuning: TuningSpec | None = None
+    """A hyperparameter sweep: the pipeline runs once per trial."""
