@@ -488,7 +488,8 @@ def _link_step(
         spec.resources,
         root,
     )
-    distributed = link_distributed(ln, what, base, spec, pool, resources)
+    target = root.environment.target
+    distributed = link_distributed(ln, what, base, spec, pool, resources, target)
     workers = distributed.max_workers if distributed else 1
     job = f"{what} ({workers} workers)" if distributed else what
     _check_quota(ln, team, tspec, job, resources, (*base, "resources"), times=workers)

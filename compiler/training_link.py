@@ -13,7 +13,7 @@ from compiler.diagnostics import did_you_mean
 from compiler.ir import NodePool, ResolvedResources
 from compiler.ir_training import DistributedJob
 from compiler.yaml_source import Path_
-from schemas.pipeline import PipelineSpec, StepSpec
+from schemas.pipeline import ParamRef, PipelineSpec, StepSpec
 from schemas.training import Categorical, FloatRange, IntRange, TuningSpec
 from schemas.types import format_cpu, format_memory
 
@@ -42,6 +42,7 @@ def link_distributed(
     spec: StepSpec,
     pool: NodePool | None,
     resources: ResolvedResources,
+    target: str = "local",
 ) -> DistributedJob | None:
     """The step's resolved job, or None after reporting why it cannot run as written."""
     dist = spec.distributed
@@ -66,6 +67,16 @@ def link_distributed(
             f"{what} has max_workers {high}, below its workers ({workers})",
             (*dpath, "max_workers"),
             "min_workers <= workers <= max_workers",
+        )
+        ok = False
+    if target != "local" and (low != workers or high != workers):
+        ln.err(
+            "E324",
+            f"{what} is elastic ({low}-{high} workers), which Kubeflow Trainer v2.3 cannot run: "
+            "a TrainJob has a fixed number of nodes",
+            (*dpath, "min_workers" if low != workers else "max_workers"),
+            "remove min_workers and max_workers for this environment",
+            key=True,
         )
         ok = False
     backend = dist.backend or ("nccl" if resources.gpu else "gloo")
@@ -208,6 +219,19 @@ def check_tuning(ln: Reporter, pipeline: str, spec: PipelineSpec, base: Path_) -
             "log the metric in an Output[Metrics] of the step, or return it as a float output",
         )
         ok = False
+    if step is not None:
+        fed = {v.param for v in step.inputs.values() if isinstance(v, ParamRef)}
+        for name in tuning.search_space:
+            if name in spec.parameters and name not in fed:
+                ln.err(
+                    "E334",
+                    f"parameter '{name}' searched by the sweep does not feed its objective step "
+                    f"'{objective.step}', which is what a trial runs",
+                    (*tpath, "search_space", name),
+                    f"feed it to step '{objective.step}': inputs: {{{name}: {{param: {name}}}}}",
+                    key=True,
+                )
+                ok = False
     if tuning.parallel_trials > tuning.trials:
         ln.err(
             "E333",

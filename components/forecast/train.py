@@ -91,7 +91,7 @@ def train_forecaster(
         model.metadata["framework"] = "pytorch"
         model.metadata["model_file"] = "model.pt"
         model.metadata["window"] = window
-        model.metadata["input_name"] = "window"
+        model.metadata["n_features"] = window
         metrics.log_metric("val_mse", final)
         metrics.log_metric("initial_val_mse", initial)
         metrics.log_metric("world_size", world)

@@ -15,7 +15,19 @@ CASES = load_cases(Path(__file__).parent / "cases" / "bad_training.yaml")
 
 def test_every_training_code_is_exercised():
     codes = {case["expect"].split("error[")[1][:4] for case in CASES}
-    assert {"E320", "E321", "E322", "E323", "E330", "E331", "E332", "E333", "E205"} <= codes
+    assert {
+        "E320",
+        "E321",
+        "E322",
+        "E323",
+        "E324",
+        "E330",
+        "E331",
+        "E332",
+        "E333",
+        "E334",
+        "E205",
+    } <= codes
     assert len({case["id"] for case in CASES}) == len(CASES)
 
 
