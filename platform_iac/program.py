@@ -21,6 +21,7 @@ from platform_iac.services import PlatformServices, PlatformServicesArgs
 from platform_iac.serving import ServingEndpoint, ServingEndpointArgs
 from platform_iac.storage import Storage, StorageArgs
 from platform_iac.tenancy import TeamTenancy, TeamTenancyArgs
+from platform_iac.training import build_training
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,8 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
                 ),
                 opts=pulumi.ResourceOptions(providers=[kube]),
             )
+
+    build_training(ir, kube, services.ready, {n: t.namespace for n, t in tenancy.items()})
 
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))

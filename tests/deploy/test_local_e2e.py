@@ -162,6 +162,52 @@ def test_models_are_in_the_mlflow_registry(local: Deployment) -> None:
     assert run.data.tags["mlplat.run_id"] == version.tags["mlplat.run_id"]
 
 
+def test_the_distributed_step_ran_on_two_ranks_and_is_served(local: Deployment) -> None:
+    state = local.state
+    assert "pipeline forecast/train-forecaster: succeeded" in local.outcomes[0].err
+    version = state.models["forecast/demand-forecaster"].versions[0]
+    assert version.metrics["world_size"] == 2
+    assert version.metrics["rank_weight_spread"] == 0.0
+    assert version.metrics["val_mse"] < 0.2 * version.metrics["initial_val_mse"]
+    assert version.card_check == "passed"
+    log = (local.state_dir / state.pipelines["forecast/train-forecaster"].last_run.log).read_text()
+    assert "[mlplat] torchrun: 2 processes, backend gloo" in log
+    response = local.predict("forecast/demand-forecast")
+    (output,) = response["outputs"]
+    assert output["name"] == "predict" and output["shape"] == [1, 1]
+    level = [10.0, 11.0, 12.0, 11.0, 10.0, 9.0, 10.0] * 2
+    record = state.endpoints["forecast/demand-forecast"]
+    request = {"inputs": [{"name": "window", "shape": [1, 14], "datatype": "FP64", "data": level}]}
+    forecast = serving.infer(record.url or "", request)["outputs"][0]["data"][0]
+    assert 7.0 < forecast < 14.0  # a demand level like the window's, not noise
+
+
+def test_the_sweep_ran_its_trials_and_registered_the_best(local: Deployment) -> None:
+    from mlflow import MlflowClient
+
+    state = local.state
+    run = state.pipelines["forecast/tune-forecaster"].last_run
+    assert run is not None and run.tuning is not None
+    trials = run.tuning["trials"]
+    assert len(trials) >= 8 and all(t["status"] == "succeeded" for t in trials)
+    best, default = run.tuning["best"], run.tuning["default"]
+    assert default["params"] == {"hidden": 8, "learning_rate": 0.0003}
+    assert best["value"] == min(t["value"] for t in trials)
+    assert best["value"] < default["value"]
+    version = state.models["forecast/demand-forecaster-tuned"].versions[0]
+    assert version.metrics["val_mse"] == pytest.approx(best["value"])
+    uri = f"sqlite:///{local.state_dir.resolve() / 'registry' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    parent = client.get_run(version.mlflow_run_id)
+    assert parent.data.params["learning_rate"] == str(best["params"]["learning_rate"])
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+    )
+    assert len(children) == len(trials)
+    assert sorted(c.data.metrics["val_mse"] for c in children) == sorted(t["value"] for t in trials)
+
+
 def test_a_second_deploy_changes_nothing(local: Deployment) -> None:
     pids = {k: e.pid for k, e in local.state.endpoints.items()}
     again = local.deploy()
@@ -252,55 +298,9 @@ def test_down_stops_the_servers_and_keeps_the_data(local: Deployment) -> None:
     pids = [e.pid for e in local.state.endpoints.values() if e.pid]
     urls = [e.url for e in local.state.endpoints.values() if e.status == "serving"]
     down = local.mlplat("down")
-    assert down.code == 0 and "ok: stopped 2 endpoints" in down.out
+    assert down.code == 0 and "ok: stopped 3 endpoints" in down.out
     assert not any(processes.is_alive(pid) for pid in pids)
     assert not any(serving.http_ok(f"{url}/ready") for url in urls if url)
     assert {e.status for e in local.state.endpoints.values()} == {"stopped", "skipped"}
     assert (local.state_dir / "registry" / "mlflow.db").exists()
     assert local.state.models["search/search-ranker"].latest() is not None
-
-
-def test_the_distributed_step_ran_on_two_ranks_and_is_served(local: Deployment) -> None:
-    state = local.state
-    assert "pipeline forecast/train-forecaster: succeeded" in local.outcomes[0].err
-    version = state.models["forecast/demand-forecaster"].versions[0]
-    assert version.metrics["world_size"] == 2
-    assert version.metrics["rank_weight_spread"] == 0.0
-    assert version.metrics["val_mse"] < 0.2 * version.metrics["initial_val_mse"]
-    assert version.card_check == "passed"
-    log = (local.state_dir / state.pipelines["forecast/train-forecaster"].last_run.log).read_text()
-    assert "[mlplat] torchrun: 2 processes, backend gloo" in log
-    response = local.predict("forecast/demand-forecast")
-    (output,) = response["outputs"]
-    assert output["name"] == "predict" and output["shape"] == [1, 1]
-    level = [10.0, 11.0, 12.0, 11.0, 10.0, 9.0, 10.0] * 2
-    record = state.endpoints["forecast/demand-forecast"]
-    request = {"inputs": [{"name": "window", "shape": [1, 14], "datatype": "FP64", "data": level}]}
-    forecast = serving.infer(record.url or "", request)["outputs"][0]["data"][0]
-    assert 7.0 < forecast < 14.0  # a demand level like the window's, not noise
-
-
-def test_the_sweep_ran_its_trials_and_registered_the_best(local: Deployment) -> None:
-    from mlflow import MlflowClient
-
-    state = local.state
-    run = state.pipelines["forecast/tune-forecaster"].last_run
-    assert run is not None and run.tuning is not None
-    trials = run.tuning["trials"]
-    assert len(trials) >= 8 and all(t["status"] == "succeeded" for t in trials)
-    best, default = run.tuning["best"], run.tuning["default"]
-    assert default["params"] == {"hidden": 8, "learning_rate": 0.0003}
-    assert best["value"] == min(t["value"] for t in trials)
-    assert best["value"] < default["value"]
-    version = state.models["forecast/demand-forecaster-tuned"].versions[0]
-    assert version.metrics["val_mse"] == pytest.approx(best["value"])
-    uri = f"sqlite:///{local.state_dir.resolve() / 'registry' / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    parent = client.get_run(version.mlflow_run_id)
-    assert parent.data.params["learning_rate"] == str(best["params"]["learning_rate"])
-    children = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
-    )
-    assert len(children) == len(trials)
-    assert sorted(c.data.metrics["val_mse"] for c in children) == sorted(t["value"] for t in trials)
