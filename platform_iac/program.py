@@ -21,7 +21,7 @@ from platform_iac.services import PlatformServices, PlatformServicesArgs
 from platform_iac.serving import ServingEndpoint, ServingEndpointArgs
 from platform_iac.storage import Storage, StorageArgs
 from platform_iac.tenancy import TeamTenancy, TeamTenancyArgs
-from platform_iac.training import build_training
+from platform_iac.training import TrainingOperators, team_training
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,9 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
         opts=pulumi.ResourceOptions(providers=[cloud, kube]),
     )
 
+    training = TrainingOperators(
+        "training", services.ready, opts=pulumi.ResourceOptions(providers=[kube])
+    )
     encrypted = frozenset(set(storage.buckets) - {storage.log_bucket})
     bucket_arns = {name: bucket.arn for name, bucket in storage.buckets.items()}
     tenancy: dict[str, TeamTenancy] = {}
@@ -146,6 +149,7 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
             ),
             opts=pulumi.ResourceOptions(providers=[cloud, kube]),
         )
+        team_training(team, kube, [tenancy[name].namespace, *training.ready])
         for endpoint in team.endpoints.values():
             if models is None:
                 raise ValueError(
@@ -163,8 +167,6 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
                 ),
                 opts=pulumi.ResourceOptions(providers=[kube]),
             )
-
-    build_training(ir, kube, services.ready, {n: t.namespace for n, t in tenancy.items()})
 
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))

@@ -1,8 +1,9 @@
 """Training at scale on the cluster: the operators that run TrainJobs and Experiments, and
 what each team that uses them needs in its namespace.
 
-Installed only when some team has a distributed step (Kubeflow Trainer, pinned chart with
-its `torch-distributed` runtime) or a sweep (Katib, pinned manifests). A team with either
+Both operators are platform-wide (Kubeflow Trainer from its pinned chart with the
+`torch-distributed` runtime, Katib from its pinned manifests), so a team's part of the
+plan never decides what the platform installs. A team with a distributed step or a sweep
 gets a Role that lets its workload service account - the identity of its pipeline tasks -
 create and watch exactly those resources in its own namespace (no wildcards, no delete of
 anything else), and a network policy that lets the pods of one training job reach each
@@ -16,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from compiler.ir import PlatformIR, Team
+from compiler.ir import Team
 from platform_iac import versions
 from platform_iac.kube import Manifest, object_meta, register_object
 from platform_iac.naming import TEAM_LABEL, TEAM_TRAINING, TRAINING_OPERATORS
@@ -108,62 +109,37 @@ class TeamTraining(pulumi.ComponentResource):
 
 
 class TrainingOperators(pulumi.ComponentResource):
-    """Kubeflow Trainer and Katib, each only when a team needs it."""
+    """Kubeflow Trainer and Katib: platform-wide, so every team's plan can rely on them."""
 
     ready: list[pulumi.Resource]
 
     def __init__(
-        self,
-        name: str,
-        ir: PlatformIR,
-        after: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, after: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TRAINING_OPERATORS, name, None, opts)
-        self.ready = []
-        teams = ir.teams.values()
         child = pulumi.ResourceOptions(parent=self, depends_on=after)
-        if any(uses_trainer(t) for t in teams):
-            chart = versions.KUBEFLOW_TRAINER
-            self.ready.append(
-                k8s.helm.v3.Release(
-                    "kubeflow-trainer",
-                    name="kubeflow-trainer",
-                    chart=chart.chart,
-                    version=chart.version,
-                    namespace=chart.namespace,
-                    create_namespace=True,
-                    atomic=True,
-                    cleanup_on_fail=True,
-                    values={"runtimes": {"torchDistributed": {"enabled": True}}},
-                    opts=child,
-                )
-            )
-        if any(uses_katib(t) for t in teams):
-            self.ready.append(
-                k8s.kustomize.v2.Directory("katib", directory=versions.KATIB_MANIFESTS, opts=child)
-            )
+        chart = versions.KUBEFLOW_TRAINER
+        trainer = k8s.helm.v3.Release(
+            "kubeflow-trainer",
+            name="kubeflow-trainer",
+            chart=chart.chart,
+            version=chart.version,
+            namespace=chart.namespace,
+            create_namespace=True,
+            atomic=True,
+            cleanup_on_fail=True,
+            values={"runtimes": {"torchDistributed": {"enabled": True}}},
+            opts=child,
+        )
+        katib = k8s.kustomize.v2.Directory("katib", directory=versions.KATIB_MANIFESTS, opts=child)
+        self.ready = [trainer, katib]
         self.register_outputs({})
 
 
-def build_training(
-    ir: PlatformIR,
-    kube: pulumi.ProviderResource,
-    after: list[pulumi.Resource],
-    teams: dict[str, pulumi.Resource],
-) -> TrainingOperators | None:
-    """The operators and every using team's objects; None when no team trains at scale."""
-    users = {n: t for n, t in sorted(ir.teams.items()) if uses_trainer(t) or uses_katib(t)}
-    if not users:
+def team_training(
+    team: Team, kube: pulumi.ProviderResource, after: list[pulumi.Resource]
+) -> TeamTraining | None:
+    """A using team's launcher Role and job network policy; None for other teams."""
+    if not (uses_trainer(team) or uses_katib(team)):
         return None
-    operators = TrainingOperators(
-        "training", ir, after, opts=pulumi.ResourceOptions(providers=[kube])
-    )
-    for name, team in users.items():
-        TeamTraining(
-            name,
-            team,
-            [teams[name], *operators.ready],
-            opts=pulumi.ResourceOptions(providers=[kube]),
-        )
-    return operators
+    return TeamTraining(team.name, team, after, opts=pulumi.ResourceOptions(providers=[kube]))
