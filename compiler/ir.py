@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict
 
 from compiler.canonical import canonical_json_with
+from schemas.monitoring import FeatureMonitor, PredictionObjective
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
@@ -153,6 +154,29 @@ class Model(IRModel):
     card: ModelCard
 
 
+class Monitoring(IRModel):
+    """An endpoint's monitoring, with its reference and thresholds resolved."""
+
+    features: dict[str, FeatureMonitor]
+    """Each feature's method with its threshold filled in."""
+    reference_pipeline: str
+    reference_step: str
+    reference_output: str
+    window_requests: int | None
+    window_seconds: int | None
+    min_requests: int
+    drift_share: float
+    schedule: str
+    sample_rate: float
+    prediction: PredictionObjective | None
+    retrain_pipeline: str | None
+    cooldown_seconds: int
+    payload_bucket: str
+    """Bucket (by spec name) that holds the payload log, under `payload_prefix`."""
+    payload_prefix: str
+    """`<team>/payloads/<endpoint>/`: the only keys the endpoint and its drift job touch."""
+
+
 class Endpoint(IRModel):
     name: str
     team: str
@@ -174,6 +198,7 @@ class Endpoint(IRModel):
     node_pool: str
     canary: CanarySpec | None
     latency_objective: LatencyObjective | None
+    monitoring: Monitoring | None = None
 
 
 class Team(IRModel):

@@ -36,6 +36,7 @@ from compiler.ir import (
     team_namespace,
     team_service_account,
 )
+from compiler.link_monitoring import link_monitoring
 from compiler.secrets_scan import credential_in_env, credentials_in_tree
 from compiler.validate import ParsedSpec
 from compiler.yaml_source import Locator, Path_
@@ -669,6 +670,7 @@ def _link_endpoint(
         node_pool=pool.name,
         canary=spec.canary,
         latency_objective=spec.latency_objective,
+        monitoring=link_monitoring(ln, team, name, spec, model, ln.spec.teams, root.buckets),
     )
 
 

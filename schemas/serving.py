@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import EmailStr, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from schemas.monitoring import MonitoringSpec
 from schemas.resources import Resources
 from schemas.types import Identifier, Name, SpecModel
 
@@ -102,6 +103,8 @@ class EndpointSpec(SpecModel):
     node_pool: Name | None = None
     canary: CanarySpec | None = None
     latency_objective: LatencyObjective | None = None
+    monitoring: MonitoringSpec | None = None
+    """Payload logging, drift checks against the training data, and retraining on drift."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
