@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, Console
-from compiler.deploy.local import processes, serving
+from compiler.deploy.local import payload_log, processes, serving
 from compiler.deploy.local.hashing import endpoint_hash, model_hash, pipeline_hash
 from compiler.deploy.local.layout import StateLayout, default_state_dir, unsafe_state_dir
 from compiler.deploy.local.pipelines import (
@@ -640,6 +640,7 @@ class LocalDeploy:
             version=version,
             port=port,
             grpc_port=grpc_port,
+            payloads=payload_log.for_endpoint(self.layout, endpoint),
         )
         offset = log.stat().st_size if log.exists() else 0
         process = serving.start_server(server_dir, log)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compiler.deploy.local import payload_log
 from compiler.deploy.local.ports import HOST
 from compiler.deploy.local.processes import child_env
 from compiler.deploy.local.state import ModelVersionRecord
@@ -86,8 +87,11 @@ def write_server_folder(
     version: ModelVersionRecord,
     port: int,
     grpc_port: int,
+    payloads: payload_log.PayloadLog | None = None,
 ) -> None:
-    """settings.json (server) and <endpoint>/model-settings.json (model) for `mlserver start`."""
+    """settings.json (server) and <endpoint>/model-settings.json (model) for `mlserver start`.
+
+    `payloads`: log each request and response there (a monitored endpoint)."""
     if server_dir.exists():
         shutil.rmtree(server_dir)
     model_dir = server_dir / endpoint
@@ -109,6 +113,7 @@ def write_server_folder(
         "implementation": MLSERVER_RUNTIMES[runtime][1],
         "parameters": {"uri": version.model_path, "version": str(version.version)},
     }
+    model_settings = payload_log.wrap(model_settings, payloads)
     for path, data in (
         (server_dir / "settings.json", settings),
         (model_dir / "model-settings.json", model_settings),
