@@ -214,6 +214,7 @@ COMMAND_MODULES = (
     "watch",
     "check",
     "deploy",
+    "monitor",
     "status",
     "down",
     "destroy",

@@ -57,6 +57,8 @@ CODES: dict[str, str] = {
     "E343": "retraining pipeline does not produce the monitored model",
     "E344": "retrained versions would never serve (endpoint pins a version)",
     "E345": "no bucket for payload logs",
+    "E346": "monitored endpoint has no reference data yet",
+    "E347": "drifted endpoint not retrained: deploy checks failed",
     "G100": "policy exception expired",
     "G101": "policy: region not allowed",
     "G102": "policy: instance type not allowed",

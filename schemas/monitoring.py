@@ -17,7 +17,7 @@ METHOD_THRESHOLDS: dict[str, tuple[float, bool]] = {
     "ks": (0.01, False),  # p-value of the two-sample Kolmogorov-Smirnov test
     "chi2": (0.01, False),  # p-value of the chi-square test on category counts
     "psi": (0.2, True),  # population stability index over reference deciles
-    "wasserstein": (0.1, True),  # earth mover's distance in reference standard deviations
+    "wasserstein": (0.25, True),  # earth mover's distance in reference standard deviations
 }
 
 
@@ -28,7 +28,7 @@ class FeatureMonitor(SpecModel):
     """ks and chi2 drift when the test's p-value is below the threshold; psi and wasserstein
     when the score is above it."""
     threshold: float | None = Field(default=None, gt=0)
-    """Default per method: ks 0.01, chi2 0.01, psi 0.2, wasserstein 0.1."""
+    """Default per method: ks 0.01, chi2 0.01, psi 0.2, wasserstein 0.25."""
 
     @model_validator(mode="after")
     def _p_value(self) -> Self:

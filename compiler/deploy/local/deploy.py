@@ -22,6 +22,7 @@ from compiler.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, Console
 from compiler.deploy.local import payload_log, processes, serving
 from compiler.deploy.local.hashing import endpoint_hash, model_hash, pipeline_hash
 from compiler.deploy.local.layout import StateLayout, default_state_dir, unsafe_state_dir
+from compiler.deploy.local.monitor_state import serving_version
 from compiler.deploy.local.pipelines import (
     RunInterrupted,
     StepEvents,
@@ -193,7 +194,8 @@ class LocalDeploy:
         for pipeline in self.ir.pipelines():
             self.deploy_pipeline(pipeline)
 
-    def deploy_pipeline(self, pipeline: Pipeline) -> None:
+    def deploy_pipeline(self, pipeline: Pipeline, force: str | None = None) -> None:
+        """Run `pipeline` if its spec or code changed (or always, `force` saying why)."""
         key = f"{pipeline.team}/{pipeline.name}"
         digest = pipeline_hash(pipeline)
         rec = self.state.pipelines.get(key)
@@ -213,9 +215,9 @@ class LocalDeploy:
                 last_success=last_success,
             )
             return
-        if rec and rec.status == "succeeded" and rec.hash == digest:
+        if not force and rec and rec.status == "succeeded" and rec.hash == digest:
             return
-        if rec and last_success and last_success.pipeline_hash == digest:
+        if not force and rec and last_success and last_success.pipeline_hash == digest:
             # Back to the spec of the last successful run (e.g. a failed change was reverted).
             self.out.step(f"pipeline {key}: unchanged since run {last_success.run_id}")
             rec.status, rec.hash, rec.reason = "succeeded", digest, None
@@ -231,6 +233,7 @@ class LocalDeploy:
         )
         if rec and rec.status != "succeeded" and rec.hash != digest:
             why = "its spec or code changed"
+        why = force or why
         steps = len(pipeline.order)
         self.out.step(f"pipeline {key}: running {steps} step{'s' * (steps != 1)} ({why})")
         width = max(len(s) for s in pipeline.order)
@@ -471,7 +474,11 @@ class LocalDeploy:
         if model is None or not model.versions:
             self.skip_endpoint(endpoint, self.no_version_reason(endpoint))
             return None
-        version = model.latest() if endpoint.version == "latest" else model.get(endpoint.version)
+        version = (
+            serving_version(model, endpoint)
+            if endpoint.version == "latest"
+            else model.get(endpoint.version)
+        )
         if version is None:
             known = ", ".join(str(v.version) for v in model.versions)
             self.fail_endpoint(
