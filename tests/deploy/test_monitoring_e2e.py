@@ -142,7 +142,7 @@ def test_the_monitoring_loop(loop: Loop) -> None:
     assert code == 3, out
     state = loop.state
     mon = state.monitoring[ENDPOINT]
-    assert mon.status == "drift" and SHIFTED <= set(mon.drifted_features), out
+    assert mon.status == "drift" and set(mon.drifted_features) >= SHIFTED, out
     assert mon.version == 1 and mon.retrain_result == "v2 serving", out
     text = (loop.state_dir / mon.report).read_text()
     assert all(f in text.split("DRIFT in ")[1].split(":")[0] for f in SHIFTED)
