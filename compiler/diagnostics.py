@@ -126,6 +126,9 @@ CODES: dict[str, str] = {
     "S605": "container without resource requests and limits",
     "S606": "serving container without readiness and liveness probes",
     "S607": "pipeline pods not completed to the restricted standard",
+    "S721": "monitored endpoint does not log its payloads",
+    "S722": "payload sink or drift job reaches beyond its prefix",
+    "S723": "monitored endpoint without its drift job",
     "W301": "quotas oversubscribe cluster capacity",
     "W302": "CPU-only workload on a GPU node pool",
 }

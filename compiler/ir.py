@@ -175,6 +175,13 @@ class Monitoring(IRModel):
     """Bucket (by spec name) that holds the payload log, under `payload_prefix`."""
     payload_prefix: str
     """`<team>/payloads/<endpoint>/`: the only keys the endpoint and its drift job touch."""
+    image: str
+    """Image of the cluster's payload sink and drift job (platform.defaults.monitor_image)."""
+    drift_job: str
+    """Name of the drift CronJob in the team namespace."""
+    drift_service_account: str
+    sink_service_account: str
+    """The team's payload sink (one per team with monitored endpoints)."""
 
 
 class Endpoint(IRModel):

@@ -670,7 +670,7 @@ def _link_endpoint(
         node_pool=pool.name,
         canary=spec.canary,
         latency_objective=spec.latency_objective,
-        monitoring=link_monitoring(ln, team, name, spec, model, ln.spec.teams, root.buckets),
+        monitoring=link_monitoring(ln, team, name, spec, model, ln.spec.teams, root),
     )
 
 

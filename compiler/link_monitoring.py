@@ -9,6 +9,7 @@ takes are known once a version is registered (`check_features`, run by `mlplat m
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
@@ -18,6 +19,7 @@ from compiler.ir import Endpoint, Model, Monitoring
 from compiler.yaml_source import Path_
 from schemas.monitoring import FeatureMonitor, MonitoringSpec
 from schemas.pipeline import StepOutputRef
+from schemas.platform import RootSpec
 from schemas.serving import EndpointSpec
 from schemas.team import TeamSpec
 
@@ -38,6 +40,13 @@ class _Reporter(Protocol):
         key: bool = False,
         notes: Iterable[str] = (),
     ) -> None: ...
+
+
+def short_name(name: str, limit: int) -> str:
+    """`name`, or its head and a hash when longer than `limit` (Kubernetes and IAM names)."""
+    if len(name) <= limit:
+        return name
+    return f"{name[: limit - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def payload_bucket(buckets: Mapping[str, _HasPurpose]) -> str | None:
@@ -71,7 +80,7 @@ def link_monitoring(
     spec: EndpointSpec,
     model: Model,
     teams: dict[str, TeamSpec],
-    buckets: Mapping[str, _HasPurpose],
+    root: RootSpec,
 ) -> Monitoring | None:
     """The resolved monitoring of endpoint `name`, or None (with diagnostics) when it is wrong."""
     mon: MonitoringSpec | None = spec.monitoring
@@ -178,7 +187,7 @@ def link_monitoring(
                 "serve version: latest, or use on_drift: alert",
             )
             ok = False
-    bucket = payload_bucket(buckets)
+    bucket = payload_bucket(root.buckets)
     if bucket is None:
         ln.err(
             "E345",
@@ -190,6 +199,7 @@ def link_monitoring(
         ok = False
     if not ok or reference is None or bucket is None:
         return None
+    job = short_name(f"drift-{name}", 52)  # CronJob names: 52 characters at most
     return Monitoring(
         features={
             f: FeatureMonitor(method=m.method, threshold=m.resolved_threshold())
@@ -209,6 +219,10 @@ def link_monitoring(
         cooldown_seconds=retrain.cooldown if retrain else 0,
         payload_bucket=bucket,
         payload_prefix=f"{team}/payloads/{name}/",
+        image=root.platform.defaults.monitor_image,
+        drift_job=job,
+        drift_service_account=short_name(f"{team}-{job}", 63),
+        sink_service_account=f"{team}-payload-sink",
     )
 
 

@@ -22,6 +22,7 @@ _MODULES: dict[str, Any] = {
     "v1": k8s.core.v1,
     "apps/v1": k8s.apps.v1,
     "autoscaling/v2": k8s.autoscaling.v2,
+    "batch/v1": k8s.batch.v1,
     "networking.k8s.io/v1": k8s.networking.v1,
     "policy/v1": k8s.policy.v1,
     "rbac.authorization.k8s.io/v1": k8s.rbac.v1,

@@ -21,6 +21,7 @@ TEAM_TENANCY = f"{COMPONENT_PACKAGE}:TeamTenancy"
 TEAM_IDENTITY = f"{COMPONENT_PACKAGE}:TeamIdentity"
 PLATFORM_SERVICES = f"{COMPONENT_PACKAGE}:PlatformServices"
 SERVING_ENDPOINT = f"{COMPONENT_PACKAGE}:ServingEndpoint"
+TEAM_MONITORING = f"{COMPONENT_PACKAGE}:TeamMonitoring"
 
 SpecKind = Literal["platform", "node_pool", "bucket", "team", "endpoint"]
 
@@ -32,6 +33,7 @@ _KIND_OF_COMPONENT: dict[str, SpecKind] = {
     DATA_BUCKET: "bucket",
     TEAM_TENANCY: "team",
     TEAM_IDENTITY: "team",
+    TEAM_MONITORING: "team",
     SERVING_ENDPOINT: "endpoint",
 }
 

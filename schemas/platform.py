@@ -129,6 +129,8 @@ class PlatformDefaults(SpecModel):
     """Timeout of a pipeline step that sets none."""
     python_image: str = "python:3.11-slim"
     """Base image of python steps that name none (pin it by digest for production)."""
+    monitor_image: str = "ghcr.io/mlplat/monitor:0.1.0"
+    """Image of the payload sink and the drift jobs of monitored endpoints (pin by digest)."""
 
 
 class PlatformSpec(SpecModel):

@@ -17,7 +17,7 @@ from compiler.cache import BuildCache
 from compiler.diagnostics import CODES, Diagnostic, Span, sort_key
 from compiler.ir import PlatformIR
 from compiler.plan.model import Plan
-from compiler.policy import cluster, identity, pods, storage, tenancy
+from compiler.policy import cluster, identity, monitoring, pods, storage, tenancy
 from compiler.policy.findings import Rule, Violation
 from compiler.policy.plan_view import PlanView
 from compiler.yaml_source import Path_
@@ -27,7 +27,7 @@ Locate = Callable[[Path_, bool], Span]
 
 RULES: dict[str, Rule] = {
     rule.code: rule
-    for module in (storage, identity, cluster, tenancy, pods)
+    for module in (storage, identity, cluster, tenancy, pods, monitoring)
     for rule in module.RULES
 }
 
@@ -48,6 +48,7 @@ def violations(
     yield from cluster.check(view)
     yield from tenancy.check(view)
     yield from pods.check(view, pipelines, cache, jobs, facts)
+    yield from monitoring.check(view)
 
 
 def to_diagnostic(violation: Violation, locate: Locate) -> Diagnostic:

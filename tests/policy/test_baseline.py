@@ -47,7 +47,7 @@ def test_every_check_is_a_registered_code_with_a_stable_name():
     assert len(RULES) >= 30
     assert len({rule.name for rule in RULES.values()}) == len(RULES)
     for code, rule in RULES.items():
-        assert re.fullmatch(r"S[1-6]\d\d", code)
+        assert re.fullmatch(r"S[1-7]\d\d", code)
         assert CODES[code] == rule.title
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name)
         assert rule.help.endswith(".")
