@@ -102,7 +102,7 @@ def test_monitored_features_the_model_does_not_take_are_located(example_ir):
         return result.sources.locate(tuple(path)) or Span("?")
 
     taken = ["amount", "hour", "merchant_risk", "distance_km", "card_age_days", "foreign"]
-    assert check_features(endpoint, taken + ["tx_last_24h"], locate, 3) == []
+    assert check_features(endpoint, [*taken, "tx_last_24h"], locate, 3) == []
     (diag,) = check_features(endpoint, [f for f in taken if f != "foreign"], locate, 3)
     assert diag.code == "E342"
     assert (
