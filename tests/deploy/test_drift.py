@@ -114,3 +114,31 @@ def test_monitored_features_the_model_does_not_take_are_located(example_ir):
         )
     )
     assert diag.span.line == 93 and diag.span.file.endswith("teams/fraud.yaml")
+
+
+def _answer(p_fraud: float, ms: float) -> dict:
+    return {
+        "outputs": {"predict_proba": {"shape": [1, 2], "data": [1 - p_fraud, p_fraud]}},
+        "ms": ms,
+    }
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ([_answer(0.1, 5.0)] * 9 + [_answer(0.9, 5.0)], (0.1, 5.0, [])),
+        (
+            [_answer(0.9, 5.0)] * 5 + [_answer(0.1, 80.0)] * 5,
+            (0.5, 80.0, ["positive rate 0.500 > 0.3", "p99 latency 80.0 ms > 50 ms"]),
+        ),
+        ([_answer(0.1, 5.0)] * 10, (0.0, 5.0, ["positive rate 0.000 < 0.01"])),
+    ],
+    ids=["within", "too-many-positives-and-slow", "no-positives"],
+)
+def test_prediction_and_latency_objectives(answers, expected):
+    from compiler.deploy.local.monitor import objectives
+    from schemas.monitoring import PredictionObjective
+    from schemas.serving import LatencyObjective
+
+    bounds = PredictionObjective(max_positive_rate=0.3, min_positive_rate=0.01)
+    assert objectives(bounds, LatencyObjective(percentile=99, target_ms=50), answers) == expected

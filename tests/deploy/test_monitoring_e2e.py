@@ -132,6 +132,9 @@ def test_the_monitoring_loop(loop: Loop) -> None:
     mon = loop.state.monitoring[ENDPOINT]
     assert mon.status == "ok" and mon.drifted_features == [] and mon.version == 1, out
     assert mon.rows == N and mon.retrain_started_at is None
+    # The objectives are measured over the same window: fraud rate and server latency.
+    assert mon.positive_rate is not None and 0 < mon.positive_rate < 0.3
+    assert mon.latency_ms is not None and mon.latency_ms > 0 and mon.objectives_missed == []
     assert len(loop.state.models["fraud/fraud-classifier"].versions) == 1
     report = loop.state_dir / mon.report
     assert "no drift" in report.read_text() and "data:image/png;base64," in report.read_text()

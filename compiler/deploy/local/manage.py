@@ -123,6 +123,12 @@ def monitoring_rows(state: LocalState) -> list[tuple[str, ...]]:
         if m.drift_share is None and last is not None and last.drift_share is not None:
             score = f"last drift score {last.drift_share:.2f} on v{last.version}"
         parts = [score, f"serving v{m.version}" if m.version else "", f"checked {m.checked_at}"]
+        if m.positive_rate is not None:
+            parts.append(f"positive rate {m.positive_rate:.2f}")
+        if m.latency_ms is not None:
+            parts.append(f"latency {m.latency_ms:.1f} ms")
+        if m.objectives_missed:
+            parts.append(f"missed: {', '.join(m.objectives_missed)}")
         if m.retrain_started_at:
             parts.append(f"last retrained {m.retrain_started_at}: {m.retrain_result}")
         rows.append((key, m.status, "; ".join(p for p in parts if p)))

@@ -40,6 +40,8 @@ from compiler.diagnostics import Span, error, warning
 from compiler.frontend import FrontendResult
 from compiler.ir import Endpoint, PlatformIR
 from compiler.link_monitoring import check_features
+from schemas.monitoring import PredictionObjective
+from schemas.serving import LatencyObjective
 
 EXIT_DRIFT = 3
 """`--fail-on-drift` and an endpoint drifted (distinct from 1, a failed command)."""
@@ -115,6 +117,39 @@ def monitor_local(
     if outcome.drifted and fail_on_drift:
         return EXIT_DRIFT
     return EXIT_OK
+
+
+def objectives(
+    prediction: PredictionObjective | None,
+    latency: LatencyObjective | None,
+    records: list[dict[str, Any]],
+) -> tuple[float | None, float | None, list[str]]:
+    """Positive rate, server latency at the objective's percentile, and the objectives missed."""
+    missed: list[str] = []
+    rate: float | None = None
+    if prediction is not None:
+        scores: list[float] = []
+        for record in records:
+            out = (record.get("outputs") or {}).get(prediction.output) or {}
+            data, shape = out.get("data") or [], out.get("shape") or []
+            if len(shape) == 2 and shape[1] == 2:
+                scores += [float(v) for v in data[1::2]]  # P(class 1) of each row
+            else:
+                scores += [float(v) for v in data]
+        if scores:
+            rate = round(sum(s >= 0.5 for s in scores) / len(scores), 4)
+            if prediction.max_positive_rate is not None and rate > prediction.max_positive_rate:
+                missed.append(f"positive rate {rate:.3f} > {prediction.max_positive_rate}")
+            if prediction.min_positive_rate is not None and rate < prediction.min_positive_rate:
+                missed.append(f"positive rate {rate:.3f} < {prediction.min_positive_rate}")
+    millis: float | None = None
+    times = sorted(float(r["ms"]) for r in records if isinstance(r.get("ms"), int | float))
+    if latency is not None and times:
+        index = min(len(times) - 1, int(len(times) * latency.percentile / 100))
+        millis = round(times[index], 3)
+        if millis > latency.target_ms:
+            missed.append(f"p{latency.percentile} latency {millis:.1f} ms > {latency.target_ms} ms")
+    return rate, millis, missed
 
 
 class Monitor:
@@ -253,7 +288,10 @@ class Monitor:
             + f" ({took:.2f}s)"
         )
         self.out.step(summary)
+        missed = self.objectives(endpoint, rec, records)
         action = self.act(endpoint, rec, result) if result.drifted else "no action"
+        if missed:
+            action = f"objectives missed: {'; '.join(missed)}. {action}"
         write_report(
             report_file,
             endpoint=key,
@@ -268,6 +306,19 @@ class Monitor:
         rec.report = self.layout.relative(report_file)
         self.out.step(f"endpoint {key}: report {report_file}")
         return result.drifted
+
+    def objectives(
+        self, endpoint: Endpoint, rec: MonitorRecord, records: list[dict[str, Any]]
+    ) -> list[str]:
+        """The prediction and latency objectives over the window; alerts for those missed."""
+        assert endpoint.monitoring is not None
+        rec.positive_rate, rec.latency_ms, missed = objectives(
+            endpoint.monitoring.prediction, endpoint.latency_objective, records
+        )
+        rec.objectives_missed = missed
+        for text in missed:
+            self.out.step(f"alert: endpoint {endpoint.team}/{endpoint.name}: {text}")
+        return missed
 
     def _locate(self, path: tuple[str | int, ...]) -> Span:
         return self.out.span([str(p) for p in path])

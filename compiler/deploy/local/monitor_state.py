@@ -41,6 +41,11 @@ class MonitorRecord(BaseModel):
     scores: dict[str, float] = {}
     report: str | None = None
     """HTML report of the last check, relative to the state folder."""
+    positive_rate: float | None = None
+    """Share of positive predictions in the window (with `monitoring.prediction`)."""
+    latency_ms: float | None = None
+    """Server-side latency at the objective's percentile (with `latency_objective`)."""
+    objectives_missed: list[str] = []
     retrain_started_at: str | None = None
     """Start of the last retraining run (the cool-down counts from it)."""
     retrain_epoch: float | None = None
