@@ -195,6 +195,19 @@ def warning(code: str, message: str, span: Span, hint: str | None = None) -> Dia
     return Diagnostic(code, message, span, hint, Severity.WARNING)
 
 
+def unique(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Each (code, position, message) once, in order: stages that read the same file, union
+    members of a schema and environments sharing a team report the same problem."""
+    seen: set[tuple[str, Span, str]] = set()
+    out = []
+    for diag in diags:
+        key = (diag.code, diag.span, diag.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(diag)
+    return out
+
+
 def did_you_mean(word: str, options: Iterable[str], *, fallback_list: bool = True) -> str | None:
     """'did you mean 'x'?' for a close match, else the list of valid options (if short)."""
     choices = sorted({str(o) for o in options})

@@ -17,7 +17,7 @@ from compiler.compose import (
     config_groups,
     display_path,
 )
-from compiler.diagnostics import Diagnostic, Span, has_errors, sort_key
+from compiler.diagnostics import Diagnostic, Span, has_errors, sort_key, unique
 from compiler.ir import PlatformIR
 from compiler.link import link
 from compiler.policy.org import check_org_policies
@@ -62,7 +62,7 @@ def load_platform(
     if every_file:
         read = set(composed.files) if composed is not None else set()
         unread = unread_file_problems(Path(configs_dir), read, composed is not None)
-        diags = _once([*diags, *unread])
+        diags = unique([*diags, *unread])
     if composed is None:
         return FrontendResult(None, diags, None)
     parsed, validation = validate_composed(composed)
@@ -211,19 +211,7 @@ def load_environments(
         diagnostics.append(diag)
     composed_all = all(r.composed is not None for r in results.values())
     diagnostics.extend(unread_file_problems(configs, read, composed_all and bool(results)))
-    return EnvironmentsResult(results, sorted(_once(diagnostics), key=sort_key))
-
-
-def _once(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """Each (code, position, message) once: two stages may read the same broken file."""
-    seen: set[tuple[str, Span, str]] = set()
-    out = []
-    for diag in diags:
-        key = (diag.code, diag.span, diag.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(diag)
-    return out
+    return EnvironmentsResult(results, sorted(unique(diagnostics), key=sort_key))
 
 
 def _overlay_names(env: str) -> set[tuple[str, ...]]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from compiler.compose import TEAMS_DIR, Composed
-from compiler.diagnostics import Diagnostic, Span, did_you_mean, error
+from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, unique
 from compiler.yaml_source import Locator, Path_
 from schemas.platform import RootSpec
 from schemas.team import TeamSpec
@@ -305,18 +305,6 @@ def to_diagnostic(
     return error("E100", f"invalid {name}: {err['msg']}", span, hint)
 
 
-def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per (code, position, message): union members repeat the same problem."""
-    seen: set[tuple[str, Span, str]] = set()
-    out = []
-    for d in diags:
-        key = (d.code, d.span, d.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out
-
-
 def validate_model(
     model: type[BaseModel], data: Any, prefix: Path_, sources: Locator, root: Span
 ) -> tuple[Any, list[Diagnostic]]:
@@ -328,7 +316,7 @@ def validate_model(
             _misnamed(e, model, data, to_diagnostic(e, model, prefix, sources, fallback))
             for e in exc.errors(include_url=False)
         ]
-        return None, _dedupe(diags)
+        return None, unique(diags)
 
 
 def _misnamed(err: ErrorDetails, model: type[BaseModel], data: Any, diag: Diagnostic) -> Diagnostic:

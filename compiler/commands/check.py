@@ -31,6 +31,7 @@ from compiler.diagnostics import (
     render_text,
     sort_key,
     summary,
+    unique,
 )
 
 FORMATS = ("text", "json", "sarif")
@@ -144,12 +145,12 @@ def run_many(args: argparse.Namespace, console: Console, names: list[str]) -> in
         text = ""
     console.done()
     if args.format == "text" and not args.out:
-        console.diagnostics(_once(every))
+        console.diagnostics(unique(every))
     elif args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         if every:
             console.err.write(
-                render_text(_once(every), root=Path.cwd(), color=console.color) + "\n"
+                render_text(unique(every), root=Path.cwd(), color=console.color) + "\n"
             )
     else:
         console.out.write(text)
@@ -158,16 +159,6 @@ def run_many(args: argparse.Namespace, console: Console, names: list[str]) -> in
     if args.out:
         console.err.write(f"wrote {args.out}\n")
     return EXIT_INVALID if has_errors(every) else EXIT_OK
-
-
-def _once(diags: list[Diagnostic]) -> list[Diagnostic]:
-    seen: set[tuple[str, object, str]] = set()
-    out = []
-    for d in diags:
-        if (d.code, d.span, d.message) not in seen:
-            seen.add((d.code, d.span, d.message))
-            out.append(d)
-    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
