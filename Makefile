@@ -25,7 +25,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev,local]'
+	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev,local,training]'
 	@touch $(STAMP)
 
 install: $(STAMP) $(FEAST_STAMP) ## create .venv (mlplat, pinned) and .venv-feast (the feature store)
@@ -104,7 +104,7 @@ bench-kfp: $(STAMP) ## compile cost per pipeline (dsl build vs kfp compile)
 lock: ## re-resolve and pin every dependency into requirements.lock
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet '.[dev,local]'
+	.venv-lock/bin/python -m pip install --quiet '.[dev,local,training]'
 	.venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^mlplat' > requirements.lock
 	rm -rf .venv-lock
 

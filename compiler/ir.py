@@ -15,11 +15,13 @@ from pydantic import BaseModel, ConfigDict
 
 from compiler.canonical import canonical_json_with
 from compiler.ir_features import Entity, FeatureService, FeatureSource, FeatureStore, FeatureView
+from compiler.ir_training import DistributedJob
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
 from schemas.serving import AutoscalingSpec, CanarySpec, LatencyObjective, ModelCard, ModelSource
 from schemas.team import BucketAccess, Quotas
+from schemas.training import TuningSpec
 
 if TYPE_CHECKING:
     from compiler.cache import BuildCache
@@ -122,6 +124,8 @@ class Step(IRModel):
     secrets: tuple[SecretRef, ...]
     feature_service: str | None = None
     """Feast name of the service whose training frame this step makes (a join step)."""
+    distributed: DistributedJob | None = None
+    """A distributed training job; `resources` are per worker."""
 
 
 class Schedule(IRModel):
@@ -143,6 +147,8 @@ class Pipeline(IRModel):
     order: tuple[str, ...]
     """Steps in a topological order (ties broken by the order written)."""
     schedule: Schedule | None
+    tuning: TuningSpec | None = None
+    """A hyperparameter sweep over the pipeline's parameters."""
 
 
 class Model(IRModel):

@@ -40,6 +40,7 @@ from compiler.ir import (
 from compiler.ir_features import FeatureStore, feature_store_yaml
 from compiler.secrets_scan import credential_in_env, credentials_in_tree
 from compiler.team_packages import outside_team_code
+from compiler.training_link import check_tuning, link_distributed
 from compiler.validate import ParsedSpec
 from compiler.yaml_source import Locator, Path_
 from schemas.catalog import INSTANCE_TYPES
@@ -329,6 +330,7 @@ def _link_pipeline(
         if built is not None:
             steps[step_name] = built
     order = _topological_order(ln, base, spec, steps)
+    tuning = check_tuning(ln, name, spec, base)
     schedule = None
     if spec.schedule is not None:
         spath = (*base, "schedule", "parameters")
@@ -380,6 +382,7 @@ def _link_pipeline(
         steps=steps,
         order=tuple(order),
         schedule=schedule,
+        tuning=tuning,
     )
 
 
@@ -500,7 +503,11 @@ def _link_step(
         spec.resources,
         root,
     )
-    _check_quota(ln, team, tspec, what, resources, (*base, "resources"))
+    target = root.environment.target
+    distributed = link_distributed(ln, what, base, spec, pool, resources, target)
+    workers = distributed.max_workers if distributed else 1
+    job = f"{what} ({workers} workers)" if distributed else what
+    _check_quota(ln, team, tspec, job, resources, (*base, "resources"), times=workers)
     depends = [*spec.after, *producers]
     return Step.trusted(
         name=name,
@@ -525,6 +532,7 @@ def _link_step(
         timeout_seconds=spec.timeout or root.platform.defaults.step_timeout,
         env=dict(spec.env),
         secrets=tuple(spec.secrets),
+        distributed=distributed,
     )
 
 

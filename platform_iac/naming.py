@@ -21,6 +21,8 @@ TEAM_TENANCY = f"{COMPONENT_PACKAGE}:TeamTenancy"
 TEAM_IDENTITY = f"{COMPONENT_PACKAGE}:TeamIdentity"
 PLATFORM_SERVICES = f"{COMPONENT_PACKAGE}:PlatformServices"
 SERVING_ENDPOINT = f"{COMPONENT_PACKAGE}:ServingEndpoint"
+TRAINING_OPERATORS = f"{COMPONENT_PACKAGE}:TrainingOperators"
+TEAM_TRAINING = f"{COMPONENT_PACKAGE}:TeamTraining"
 
 SpecKind = Literal["platform", "node_pool", "bucket", "team", "endpoint"]
 
@@ -33,6 +35,8 @@ _KIND_OF_COMPONENT: dict[str, SpecKind] = {
     TEAM_TENANCY: "team",
     TEAM_IDENTITY: "team",
     SERVING_ENDPOINT: "endpoint",
+    TRAINING_OPERATORS: "platform",
+    TEAM_TRAINING: "team",
 }
 
 # Kubernetes labels and annotations set by the platform.

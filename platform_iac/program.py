@@ -22,6 +22,7 @@ from platform_iac.services import PlatformServices, PlatformServicesArgs
 from platform_iac.serving import ServingEndpoint, ServingEndpointArgs
 from platform_iac.storage import Storage, StorageArgs
 from platform_iac.tenancy import TeamTenancy, TeamTenancyArgs
+from platform_iac.training import TrainingOperators, team_training
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,9 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
         opts=pulumi.ResourceOptions(providers=[cloud, kube]),
     )
 
+    training = TrainingOperators(
+        "training", services.ready, opts=pulumi.ResourceOptions(providers=[kube])
+    )
     encrypted = frozenset(set(storage.buckets) - {storage.log_bucket})
     bucket_arns = {name: bucket.arn for name, bucket in storage.buckets.items()}
     tenancy: dict[str, TeamTenancy] = {}
@@ -146,6 +150,7 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
             ),
             opts=pulumi.ResourceOptions(providers=[cloud, kube]),
         )
+        team_training(team, kube, [tenancy[name].namespace, *training.ready])
         for endpoint in team.endpoints.values():
             if models is None:
                 raise ValueError(

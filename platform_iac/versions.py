@@ -39,6 +39,17 @@ CLUSTER_AUTOSCALER = Chart(
 KYVERNO = Chart("kyverno", "3.3.4", "https://kyverno.github.io/kyverno/", "kyverno")
 """Kyverno 1.13.2: mutates pods in team namespaces to the restricted defaults (pod_security.py)."""
 
+KUBEFLOW_TRAINER = Chart(
+    "oci://ghcr.io/kubeflow/charts/kubeflow-trainer", "2.3.0", None, "kubeflow-system"
+)
+"""Kubeflow Trainer v2.3.0 (with JobSet): runs the TrainJobs of distributed steps; the
+TrainJob API the compiler writes (compiler/kfp_backend/trainjob.py) is this version's."""
+KATIB = "v0.19.0"
+KATIB_MANIFESTS = (
+    f"https://github.com/kubeflow/katib/tree/{KATIB}/manifests/v1beta1/installs/katib-standalone"
+)
+"""Katib v0.19.0 (standalone): runs the Experiments of sweeps (compiler/kfp_backend/katib.py)."""
+
 KNATIVE_SERVING = "knative-v1.16.0"
 KNATIVE_SERVING_MANIFESTS = (
     f"https://github.com/knative/serving/releases/download/{KNATIVE_SERVING}/serving-crds.yaml",

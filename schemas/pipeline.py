@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from schemas.features import TrainingFrameSpec
 from schemas.resources import Resources
+from schemas.training import DistributedSpec, TuningSpec
 from schemas.types import (
     Cron,
     Duration,
@@ -190,6 +191,8 @@ class StepSpec(SpecModel):
     secrets: list[SecretRef] = []
     features: TrainingFrameSpec | None = None
     """A training frame from a feature service, delivered as the input `features`."""
+    distributed: DistributedSpec | None = None
+    """Run as a distributed training job; `resources` and `node_pool` are per worker."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -220,3 +223,5 @@ class PipelineSpec(SpecModel):
     parameters: dict[Identifier, ParameterSpec] = Field(default={}, max_length=100)
     steps: dict[Name, StepSpec] = Field(min_length=1, max_length=200)
     schedule: ScheduleSpec | None = None
+    tuning: TuningSpec | None = None
+    """A hyperparameter sweep: the pipeline runs once per trial."""

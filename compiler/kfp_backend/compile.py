@@ -21,6 +21,7 @@ from compiler.kfp_backend.pipeline import assemble, build_pipeline, pipeline_roo
 from compiler.kfp_backend.pipeline_text import compiled_documents
 from compiler.kfp_backend.problems import REPORT_HINT, Locate, Problem, pipeline_path
 from compiler.kfp_backend.schedule import recurring_run_json, schedule_problems
+from compiler.kfp_backend.training_files import training_files
 from compiler.team_packages import code_root, forget_code_root
 from compiler.workers import SHARED, map_unordered
 
@@ -139,7 +140,7 @@ def _compile_one(pipeline: Pipeline) -> Compiled:
             REPORT_HINT,
         )
         return ident, {}, [rejected], {}
-    files = {package_path(pipeline): text}
+    files = {package_path(pipeline): text, **training_files(ir, pipeline)}
     if pipeline.schedule is not None:
         files[schedule_path(pipeline)] = recurring_run_json(pipeline, package_path(pipeline))
     facts = (

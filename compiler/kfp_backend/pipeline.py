@@ -11,6 +11,7 @@ from kfp.dsl.graph_component import GraphComponent
 from compiler.ir import Pipeline, PlatformIR, Step
 from compiler.kfp_backend import spec_types
 from compiler.kfp_backend.container_steps import container_component
+from compiler.kfp_backend.distributed import distributed_components, task_step
 from compiler.kfp_backend.problems import (
     REPORT_HINT,
     PipelineError,
@@ -116,6 +117,7 @@ def assemble(
     ir: PlatformIR, pipeline: Pipeline, components: dict[str, StepComponent]
 ) -> GraphComponent:
     """Wire resolved components into a pipeline: inputs, `after` ordering, task settings."""
+    components = distributed_components(ir, pipeline, components)
     signature = _signature(pipeline)
     names = list(signature.parameters)
 
@@ -128,7 +130,8 @@ def assemble(
                 name: _argument(step, name, params, tasks, components) for name in step.inputs
             }
             task = components[step_name].component(**arguments)
-            configure_task(task, pipeline, step, ir.node_pools.get(step.node_pool))
+            runs = task_step(ir, pipeline, step)
+            configure_task(task, pipeline, runs, ir.node_pools.get(runs.node_pool))
             for upstream in step.after:
                 task.after(tasks[upstream])
             tasks[step_name] = task

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from compiler.ir import Endpoint, NodePool, PlatformIR
+from compiler.plan.training_cost import training_lines
 from schemas.catalog import HOURS_PER_MONTH
 
 EKS_CONTROL_PLANE_HOURLY = Decimal("0.10")
@@ -23,7 +24,7 @@ NAT_GATEWAY_HOURLY = Decimal("0.045")
 @dataclass(frozen=True)
 class CostLine:
     group: str
-    """'platform', 'node pools' or 'endpoints'."""
+    """'platform', 'node pools', 'endpoints' or 'training' (per run, see training.py)."""
     item: str
     min_usd: Decimal
     max_usd: Decimal
@@ -31,8 +32,8 @@ class CostLine:
 
     @property
     def counted(self) -> bool:
-        """Endpoints run on node pools: their share is informational."""
-        return self.group != "endpoints"
+        """Endpoints run on node pools and training is priced per run: both informational."""
+        return self.group not in ("endpoints", "training")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def estimate(ir: PlatformIR) -> CostEstimate:
                 f"{endpoint.min_replicas}-{endpoint.max_replicas} replicas on {pool.name}",
             )
         )
+    lines.extend(training_lines(ir))
     return CostEstimate(tuple(lines))
 
 

@@ -17,7 +17,7 @@ from compiler.cache import BuildCache
 from compiler.diagnostics import CODES, Diagnostic, Span, sort_key
 from compiler.ir import PlatformIR
 from compiler.plan.model import Plan
-from compiler.policy import cluster, features, identity, pods, storage, tenancy
+from compiler.policy import cluster, features, identity, pods, storage, tenancy, training
 from compiler.policy.findings import Rule, Violation
 from compiler.policy.plan_view import PlanView
 from compiler.yaml_source import Path_
@@ -49,6 +49,7 @@ def violations(
     yield from tenancy.check(view)
     yield from pods.check(view, pipelines, cache, jobs, facts)
     yield from features.check(view)
+    yield from training.check(view, pipelines)
 
 
 def to_diagnostic(violation: Violation, locate: Locate) -> Diagnostic:

@@ -51,9 +51,9 @@ def test_team_files_are_validated_once_for_the_environments_that_do_not_change_t
     cache = BuildCache(tmp_path / "cache")
     outcome = load_environments(configs, ["dev", "local", "prod"], cache=cache)
     assert outcome.ok
-    # every team once for dev and local (no team overlay); fraud, recsys and search again
-    # for prod (it overlays those three): 7 validated specs stored, dev's reused by local
-    assert cache.entries("teams") == 7
+    # every team once for dev and local (no team overlay); forecast, fraud, recsys and search
+    # again for prod (it overlays those four): 9 validated specs stored, dev's reused by local
+    assert cache.entries("teams") == 9
 
 
 def test_without_a_cache_folder_too(configs, monkeypatch):
@@ -69,4 +69,5 @@ def test_without_a_cache_folder_too(configs, monkeypatch):
     monkeypatch.setattr(compose, "_clean_team", counting)
     assert load_environments(configs, ["dev", "local", "prod"]).ok
     # dev validates every team; local reuses them; prod's overlay changes all but chargeback
-    assert sorted(validated) == sorted(["chargeback"] + ["fraud", "recsys", "search"] * 2)
+    overlaid = ["forecast", "fraud", "recsys", "search"]
+    assert sorted(validated) == sorted(["chargeback", *overlaid, *overlaid])

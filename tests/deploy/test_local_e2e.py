@@ -115,6 +115,7 @@ def test_first_deploy_trains_registers_and_serves(local: Deployment) -> None:
     state = local.state
     assert {k: e.status for k, e in state.endpoints.items()} == {
         "chargeback/chargeback-scorer": "serving",
+        "forecast/demand-forecast": "serving",
         "fraud/fraud-scorer": "serving",
         "search/search-ranker": "serving",
         "recsys/ranker": "skipped",
@@ -140,11 +141,13 @@ def test_endpoints_answer_v2_inference_requests(local: Deployment) -> None:
 def test_the_printed_curl_line_works(local: Deployment) -> None:
     lines = [line.strip() for line in local.outcomes[0].out.splitlines()]
     curls = [line for line in lines if line.startswith("curl ")]
-    assert len(curls) == 3
+    assert len(curls) == 4
+    expected = {"/demand-forecast/": "predict"}  # the TorchScript regressor; the rest classify
     for curl in curls:
         answer = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30)
         assert answer.returncode == 0, answer.stderr
-        assert json.loads(answer.stdout)["outputs"][0]["name"] == "predict_proba", answer.stdout
+        name = next((v for k, v in expected.items() if k in curl), "predict_proba")
+        assert json.loads(answer.stdout)["outputs"][0]["name"] == name, answer.stdout
 
 
 def test_models_are_in_the_mlflow_registry(local: Deployment) -> None:
@@ -161,6 +164,52 @@ def test_models_are_in_the_mlflow_registry(local: Deployment) -> None:
     run = client.get_run(version.run_id)
     assert run.data.metrics["roc_auc"] > 0.85
     assert run.data.tags["mlplat.run_id"] == version.tags["mlplat.run_id"]
+
+
+def test_the_distributed_step_ran_on_two_ranks_and_is_served(local: Deployment) -> None:
+    state = local.state
+    assert "pipeline forecast/train-forecaster: succeeded" in local.outcomes[0].err
+    version = state.models["forecast/demand-forecaster"].versions[0]
+    assert version.metrics["world_size"] == 2
+    assert version.metrics["rank_weight_spread"] == 0.0
+    assert version.metrics["val_mse"] < 0.2 * version.metrics["initial_val_mse"]
+    assert version.card_check == "passed"
+    log = (local.state_dir / state.pipelines["forecast/train-forecaster"].last_run.log).read_text()
+    assert "[mlplat] torchrun: 2 processes, backend gloo" in log
+    response = local.predict("forecast/demand-forecast")
+    (output,) = response["outputs"]
+    assert output["name"] == "predict" and output["shape"] == [1, 1]
+    level = [10.0, 11.0, 12.0, 11.0, 10.0, 9.0, 10.0] * 2
+    record = state.endpoints["forecast/demand-forecast"]
+    request = {"inputs": [{"name": "window", "shape": [1, 14], "datatype": "FP64", "data": level}]}
+    forecast = serving.infer(record.url or "", request)["outputs"][0]["data"][0]
+    assert 7.0 < forecast < 14.0  # a demand level like the window's, not noise
+
+
+def test_the_sweep_ran_its_trials_and_registered_the_best(local: Deployment) -> None:
+    from mlflow import MlflowClient
+
+    state = local.state
+    run = state.pipelines["forecast/tune-forecaster"].last_run
+    assert run is not None and run.tuning is not None
+    trials = run.tuning["trials"]
+    assert len(trials) >= 8 and all(t["status"] == "succeeded" for t in trials)
+    best, default = run.tuning["best"], run.tuning["default"]
+    assert default["params"] == {"hidden": 8, "learning_rate": 0.0003}
+    assert best["value"] == min(t["value"] for t in trials)
+    assert best["value"] < default["value"]
+    version = state.models["forecast/demand-forecaster-tuned"].versions[0]
+    assert version.metrics["val_mse"] == pytest.approx(best["value"])
+    uri = f"sqlite:///{local.state_dir.resolve() / 'registry' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    parent = client.get_run(version.mlflow_run_id)
+    assert parent.data.params["learning_rate"] == str(best["params"]["learning_rate"])
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+    )
+    assert len(children) == len(trials)
+    assert sorted(c.data.metrics["val_mse"] for c in children) == sorted(t["value"] for t in trials)
 
 
 def test_a_second_deploy_changes_nothing(local: Deployment) -> None:

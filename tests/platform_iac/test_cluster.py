@@ -65,6 +65,7 @@ def test_access_entries_not_aws_auth_and_an_oidc_provider(prod):
     entries = of_type(prod, "aws:eks/accessEntry:AccessEntry")
     assert {e.inputs["kubernetesGroups"][0] for e in entries} == {
         "mlplat-team-chargeback",
+        "mlplat-team-forecast",
         "mlplat-team-fraud",
         "mlplat-team-recsys",
         "mlplat-team-search",

@@ -21,6 +21,7 @@ def test_every_chart_and_manifest_is_pinned(prod):
         "nvidia-device-plugin",
         "cluster-autoscaler",
         "kyverno",
+        "kubeflow-trainer",
     }
     for release in releases:
         assert release.inputs["version"], release.name
@@ -31,7 +32,10 @@ def test_every_chart_and_manifest_is_pinned(prod):
     assert kfp == [
         "https://github.com/kubeflow/pipelines/tree/2.4.0/manifests/kustomize/env/platform-agnostic-multi-user",
         "https://github.com/kubeflow/pipelines/tree/2.4.0/manifests/kustomize/cluster-scoped-resources",
+        "https://github.com/kubeflow/katib/tree/v0.19.0/manifests/v1beta1/installs/katib-standalone",
     ]
+    trainer = one(prod, RELEASE, "kubeflow-trainer")
+    assert trainer.inputs["version"] == versions.KUBEFLOW_TRAINER.version
     files = [r.inputs["file"] for r in of_type(prod, "kubernetes:yaml/v2:ConfigFile")]
     assert files and all(f"/download/{versions.KNATIVE_SERVING}/" in f for f in files)
 

@@ -25,6 +25,7 @@ def ranker(prod):
 def test_one_inference_service_per_endpoint(prod):
     assert sorted(r.name for r in of_type(prod, ISVC)) == [
         "team-chargeback/chargeback-scorer",
+        "team-forecast/demand-forecast",
         "team-fraud/fraud-scorer",
         "team-recsys/ranker",
         "team-search/search-ranker",

@@ -90,7 +90,7 @@ def test_pipeline_checks_agree_in_parallel_and_from_the_cache(monkeypatch, tmp_p
     assert case["expect"] in sequential
     assert findings(patched, jobs=2) == sequential
     assert findings(patched, cache=cache, jobs=2) == sequential  # fills the cache
-    assert cache.entries("policy") == len(list(ex.result.ir.pipelines())) == 5
+    assert cache.entries("policy") == len(list(ex.result.ir.pipelines())) == 7
     assert findings(patched, cache=cache) == sequential  # served by the cache
     assert findings(ex.pipelines, cache=cache) == _example_findings("prod")  # not stale
 
@@ -127,4 +127,4 @@ print(json.dumps({"forked": fork_safe() and parent not in seen and len(seen) >= 
 
 def test_pipeline_facts_parsed_on_workers_match_one_process():
     out = run_fresh_python(PARALLEL_FACTS, str(CONFIGS))
-    assert out == {"forked": True, "same": True, "count": 5}
+    assert out == {"forked": True, "same": True, "count": 7}

@@ -85,10 +85,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         local.DockerRunner() if args.runner == "docker" else local.SubprocessRunner(use_venv=False)
     )
     local.init(runner=runner, pipeline_root=str(root), raise_on_error=True)
+    if pipeline.tuning is not None:
+        from compiler.deploy.local.tuning import sweep
+
+        base = run_arguments(pipeline)
+        return sweep(
+            pipeline,
+            lambda values: run_once(pipeline_func, {**base, **values}, root, tasks, pipeline),
+        )
+    return run_once(pipeline_func, run_arguments(pipeline), root, tasks, pipeline)
+
+
+def run_once(
+    pipeline_func: Any,
+    arguments: dict[str, Any],
+    root: Path,
+    tasks: dict[str, tuple[str, str]],
+    pipeline: Any,
+) -> dict[str, Any]:
+    """One kfp.local run of the pipeline: status, its folder and every step's outputs."""
     before = {p.name for p in root.iterdir()}
     result: dict[str, Any] = {"status": "succeeded", "message": None}
     try:
-        pipeline_func(**run_arguments(pipeline))
+        pipeline_func(**arguments)
     except Exception as exc:  # a failed step surfaces as an exception from kfp.local
         result = {"status": "failed", "message": str(exc).splitlines()[0] if str(exc) else ""}
     created = sorted(p for p in root.iterdir() if p.name not in before and p.is_dir())

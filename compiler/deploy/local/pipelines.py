@@ -269,6 +269,7 @@ def run_pipeline(
     record.status = "succeeded" if result.get("status") == "succeeded" and code == 0 else "failed"
     record.message = result.get("message")
     record.kfp_run = result.get("kfp_run")
+    record.tuning = result.get("tuning")
     record.outputs = {
         step: {name: OutputRecord(**out) for name, out in (info.get("outputs") or {}).items()}
         for step, info in (result.get("steps") or {}).items()

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from compiler.deploy.local.layout import StateLayout
 from compiler.deploy.local.state import CardCheck, ModelVersionRecord, OutputRecord, RunRecord, now
+from compiler.deploy.local.tracking import log_trials
 from compiler.ir import Model, Pipeline
 
 METRIC_TYPES = ("Metrics", "ClassificationMetrics")
@@ -159,6 +160,12 @@ def _quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def trial_params(run: RunRecord) -> dict[str, Any]:
+    """The parameters the run's outputs come from: the best trial's of a sweep."""
+    best = (run.tuning or {}).get("best") or {}
+    return dict(best.get("params") or {})
+
+
 class Registry:
     """A client of the deployment's MLflow tracking server and model registry."""
 
@@ -223,9 +230,12 @@ class Registry:
             created = self.client.create_run(experiment, run_name=run.run_id, tags=lineage)
             run_id = str(created.info.run_id)
             stamp = int(time.time() * 1000)
-            params = [Param(name, str(value)) for name, value in run_parameters(pipeline).items()]
+            chosen = {**run_parameters(pipeline), **trial_params(run)}
+            params = [Param(name, str(value)) for name, value in sorted(chosen.items())]
             values = [Metric(k, float(v), stamp, 0) for k, v in sorted(metrics.items())]
             self.client.log_batch(run_id, metrics=values, params=params)
+            if run.tuning:
+                log_trials(self.client, experiment, run_id, run, lineage)
             self.client.set_terminated(run_id, "FINISHED")
         self._runs[run.run_id] = run_id
         return run_id
@@ -288,6 +298,8 @@ class Registry:
         names, count, outputs = (None, None, ["predict"])
         if model.framework == "sklearn":
             names, count, outputs = inspect_sklearn(model_path)
+        elif isinstance(artifact.metadata.get("n_features"), int | float):
+            count = int(artifact.metadata["n_features"])
         if isinstance(features, list) and features:
             names = [str(f) for f in features]
         example = artifact.metadata.get("input_example")

@@ -40,11 +40,11 @@ MLSERVER_RUNTIMES: dict[str, tuple[str, str, str]] = {
         "mlserver_huggingface.HuggingFaceRuntime",
         "mlserver-huggingface",
     ),
+    "pytorch": ("torch", "compiler.deploy.local.torch_runtime.TorchScriptModel", "torch"),
 }
 # Runtimes that only exist as serving containers in the cluster.
 CLUSTER_ONLY: dict[str, str] = {
     "triton": "runtime 'triton' is served by Triton Inference Server in the cluster only",
-    "pytorch": "runtime 'pytorch' is served by TorchServe in the cluster only",
     "tensorflow": "runtime 'tensorflow' is served by TensorFlow Serving in the cluster only",
     "onnx": "runtime 'onnx' is served by Triton in the cluster only",
     "custom": "runtime 'custom' runs the team's own image, which needs a container engine",

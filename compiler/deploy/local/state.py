@@ -65,6 +65,8 @@ class RunRecord(Record):
     message: str | None = None
     outputs: dict[str, dict[str, OutputRecord]] = {}
     """Step → output → artifact (uri, metadata) or parameter (value in metadata)."""
+    tuning: dict[str, Any] | None = None
+    """A sweep's trials, best and default trial (the outputs above are the best trial's)."""
 
 
 class PipelineRecord(Record):

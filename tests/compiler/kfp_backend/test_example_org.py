@@ -22,7 +22,9 @@ from compiler.kfp_backend import (
     package_path,
     schedule_path,
 )
+from compiler.kfp_backend.distributed import task_step
 from compiler.kfp_backend.task_config import RUN_AS_GROUP, RUN_AS_USER, TEAM_LABEL
+from compiler.kfp_backend.training_files import training_files
 from schemas.types import format_cpu, format_memory
 from tests.compiler.kfp_backend.loaded import LoadedPipeline, load
 
@@ -130,8 +132,9 @@ def check_pipeline(ir: PlatformIR, pipeline: Pipeline, text: str) -> None:
             assert task.retry_policy.backoff_duration.seconds == step.retry.backoff
         _check_inputs(step, task, loaded, pipeline)
         assert len(loaded.outputs[name]) == len(step.outputs)
-        _check_resources(step, container)
-        _check_kubernetes(ir, pipeline, step, loaded.kubernetes[name])
+        runs_as = task_step(ir, pipeline, step)  # a cluster job's launcher, or the step itself
+        _check_resources(runs_as, container)
+        _check_kubernetes(ir, pipeline, runs_as, loaded.kubernetes[name])
         env = {e["name"]: e["value"] for e in container.get("env", [])}
         assert {k: env[k] for k in step.env} == step.env
         if step.container is not None:
@@ -142,9 +145,13 @@ def check_pipeline(ir: PlatformIR, pipeline: Pipeline, text: str) -> None:
             assert step.python is not None
             assert container["image"] == step.python.base_image
             function = step.python.function.split(":")[1]
-            assert (
-                container["args"][container["args"].index("--function_to_execute") + 1] == function
-            )
+            args = container["args"]
+            if runs_as is not step:  # the launcher creates the job that runs the function
+                job = json.loads(args[args.index("--resource") + 1])
+                assert job["kind"] in {"TrainJob", "Experiment"}
+                assert job["metadata"]["namespace"] == pipeline.namespace
+            else:
+                assert args[args.index("--function_to_execute") + 1] == function
             for package in step.python.packages:
                 assert f"'{package}'" in container["command"][2]
 
@@ -156,7 +163,11 @@ def test_every_pipeline_compiles_and_matches_its_spec(compiled, env):
     assert len(pipelines) >= 4
     expected = {package_path(p) for p in pipelines}
     expected |= {schedule_path(p) for p in pipelines if p.schedule is not None}
+    expected |= {path for p in pipelines for path in training_files(ir, p)}
     assert set(files) == expected
+    if ir.target != "local":  # the cluster gets each distributed step's TrainJob and each sweep
+        assert any(path.endswith(".trainjob.yaml") for path in files)
+        assert any(path.endswith(".experiment.yaml") for path in files)
     for pipeline in pipelines:
         check_pipeline(ir, pipeline, files[package_path(pipeline)])
 
@@ -247,9 +258,11 @@ def test_compile_files_adds_pipelines_and_reports_progress(example_ir):
     assert "ir.json" in outcome.files
     assert "pipelines/search/embed-catalog.yaml" in outcome.files
     assert [m for m in seen if m.startswith("compiling")] == [
-        "compiling pipeline chargeback/train-chargeback-model (1/5)",
-        "compiling pipeline fraud/train-fraud-model (2/5)",
-        "compiling pipeline recsys/train-ranker (3/5)",
-        "compiling pipeline search/embed-catalog (4/5)",
-        "compiling pipeline search/train-search-ranker (5/5)",
+        "compiling pipeline chargeback/train-chargeback-model (1/7)",
+        "compiling pipeline forecast/train-forecaster (2/7)",
+        "compiling pipeline forecast/tune-forecaster (3/7)",
+        "compiling pipeline fraud/train-fraud-model (4/7)",
+        "compiling pipeline recsys/train-ranker (5/7)",
+        "compiling pipeline search/embed-catalog (6/7)",
+        "compiling pipeline search/train-search-ranker (7/7)",
     ]
