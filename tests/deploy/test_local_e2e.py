@@ -375,7 +375,7 @@ def test_down_stops_the_servers_and_keeps_the_data(local: Deployment) -> None:
     pids = [e.pid for e in local.state.endpoints.values() if e.pid]
     urls = [e.url for e in local.state.endpoints.values() if e.status == "serving"]
     down = local.mlplat("down")
-    assert down.code == 0 and "ok: stopped 3 endpoints" in down.out
+    assert down.code == 0 and "ok: stopped 4 endpoints" in down.out
     assert not any(processes.is_alive(pid) for pid in pids)
     assert not any(serving.http_ok(f"{url}/ready") for url in urls if url)
     assert {e.status for e in local.state.endpoints.values()} == {"stopped", "skipped"}

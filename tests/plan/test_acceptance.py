@@ -168,6 +168,7 @@ def test_manifests_and_plan_are_written(planned):
     assert (out / "ir.json").is_file() and (out / "plan.json").is_file()
     assert sorted(p.name for p in (out / "pipelines").iterdir()) == [
         "chargeback",
+        "forecast",
         "fraud",
         "recsys",
         "search",

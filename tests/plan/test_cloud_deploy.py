@@ -145,6 +145,8 @@ def test_pipeline_uploads_come_from_the_build(prod, build):
     uploads = {f"{u.team}/{u.name}": u for u in pipeline_uploads(prod.ir, build / "prod")}
     assert sorted(uploads) == [
         "chargeback/train-chargeback-model",
+        "forecast/train-forecaster",
+        "forecast/tune-forecaster",
         "fraud/train-fraud-model",
         "recsys/train-ranker",
         "search/embed-catalog",

@@ -27,7 +27,7 @@ def test_all_manifests_pass_strict_validation(request, which):
     assert report.problems == []
     assert report.objects + report.pod_templates + report.checked_on_apply == len(objects)
     assert report.checked_on_apply == 1  # the Kyverno pod-defaults policy
-    assert report.pod_templates == (4 if which == "prod" else 3)
+    assert report.pod_templates == (5 if which == "prod" else 4)
     kinds = {o.manifest["kind"] for o in objects}
     assert {"Namespace", "NetworkPolicy", "Role", "RoleBinding", "ServiceAccount"} <= kinds
     if which == "variant":
@@ -176,7 +176,7 @@ def test_cached_texts_and_verdicts_match_fresh_ones_and_follow_changes(prod, tmp
         assert manifest_files(objects, cache) == fresh_files
         assert validate_objects(objects, prod.kubernetes_version, cache) == fresh_report
     teams = {o.resource.spec.team or "" for o in objects}
-    assert cache.entries("manifests") == cache.entries("k8s-validate") == len(teams) == 5
+    assert cache.entries("manifests") == cache.entries("k8s-validate") == len(teams) == 6
     assert cache.entries() == 2 * len(teams)
 
     path = "manifests/team-fraud.networkpolicy.default-deny.yaml"

@@ -41,6 +41,7 @@ def test_every_resource_is_tied_to_a_spec_object(prod):
         ("platform", None, "storage"),
         ("platform", None, "services"),
         ("platform", None, "providers"),
+        ("platform", None, "training"),
     }
     assert {k[2] for k in owners if k[0] == "team"} == set(ir.teams)
 
