@@ -245,6 +245,7 @@ COMMAND_MODULES = (
     "watch",
     "check",
     "deploy",
+    "monitor",
     "status",
     "down",
     "destroy",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from compiler.canonical import canonical_json_with
 from compiler.ir_features import Entity, FeatureService, FeatureSource, FeatureStore, FeatureView
 from compiler.ir_training import DistributedJob
+from schemas.monitoring import FeatureMonitor, PredictionObjective
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
 from schemas.platform import ClusterSpec, KfpSpec, LifecycleSpec, Taint
 from schemas.policy import PolicySpec
@@ -162,6 +163,36 @@ class Model(IRModel):
     card: ModelCard
 
 
+class Monitoring(IRModel):
+    """An endpoint's monitoring, with its reference and thresholds resolved."""
+
+    features: dict[str, FeatureMonitor]
+    """Each feature's method with its threshold filled in."""
+    reference_pipeline: str
+    reference_step: str
+    reference_output: str
+    window_requests: int | None
+    window_seconds: int | None
+    min_requests: int
+    drift_share: float
+    schedule: str
+    sample_rate: float
+    prediction: PredictionObjective | None
+    retrain_pipeline: str | None
+    cooldown_seconds: int
+    payload_bucket: str
+    """Bucket (by spec name) that holds the payload log, under `payload_prefix`."""
+    payload_prefix: str
+    """`<team>/payloads/<endpoint>/`: the only keys the endpoint and its drift job touch."""
+    image: str
+    """Image of the cluster's payload sink and drift job (platform.defaults.monitor_image)."""
+    drift_job: str
+    """Name of the drift CronJob in the team namespace."""
+    drift_service_account: str
+    sink_service_account: str
+    """The team's payload sink (one per team with monitored endpoints)."""
+
+
 class Endpoint(IRModel):
     name: str
     team: str
@@ -184,6 +215,7 @@ class Endpoint(IRModel):
     canary: CanarySpec | None
     latency_objective: LatencyObjective | None
     feature_service: FeatureService | None = None
+    monitoring: Monitoring | None = None
 
 
 class Team(IRModel):

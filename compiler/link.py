@@ -38,6 +38,7 @@ from compiler.ir import (
     team_service_account,
 )
 from compiler.ir_features import FeatureStore, feature_store_yaml
+from compiler.link_monitoring import link_monitoring
 from compiler.secrets_scan import credential_in_env, credentials_in_tree
 from compiler.team_packages import outside_team_code
 from compiler.training_link import check_tuning, link_distributed
@@ -693,6 +694,7 @@ def _link_endpoint(
         node_pool=pool.name,
         canary=spec.canary,
         latency_objective=spec.latency_objective,
+        monitoring=link_monitoring(ln, team, name, spec, model, ln.spec.teams, root),
     )
 
 

@@ -23,6 +23,7 @@ PLATFORM_SERVICES = f"{COMPONENT_PACKAGE}:PlatformServices"
 SERVING_ENDPOINT = f"{COMPONENT_PACKAGE}:ServingEndpoint"
 TRAINING_OPERATORS = f"{COMPONENT_PACKAGE}:TrainingOperators"
 TEAM_TRAINING = f"{COMPONENT_PACKAGE}:TeamTraining"
+TEAM_MONITORING = f"{COMPONENT_PACKAGE}:TeamMonitoring"
 
 SpecKind = Literal["platform", "node_pool", "bucket", "team", "endpoint"]
 
@@ -34,6 +35,7 @@ _KIND_OF_COMPONENT: dict[str, SpecKind] = {
     DATA_BUCKET: "bucket",
     TEAM_TENANCY: "team",
     TEAM_IDENTITY: "team",
+    TEAM_MONITORING: "team",
     SERVING_ENDPOINT: "endpoint",
     TRAINING_OPERATORS: "platform",
     TEAM_TRAINING: "team",

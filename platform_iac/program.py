@@ -16,6 +16,7 @@ from compiler.ir import Bucket, PlatformIR
 from platform_iac.cluster import ClusterNetwork, ClusterNetworkArgs
 from platform_iac.features import FeatureStoreArgs, FeatureStoreStack
 from platform_iac.identity import TeamIdentity, TeamIdentityArgs
+from platform_iac.monitoring import TeamMonitoring, TeamMonitoringArgs, monitored
 from platform_iac.naming import aws_tags, developer_role_name, endpoint_component_name, team_group
 from platform_iac.node_pools import NodePoolArgs, NodePoolGroup
 from platform_iac.services import PlatformServices, PlatformServicesArgs
@@ -167,6 +168,28 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
                     after=[tenancy[name].namespace, identity[name], *services.ready],
                 ),
                 opts=pulumi.ResourceOptions(providers=[kube]),
+            )
+        if (watched := monitored(team)) and watched[0].monitoring is not None:
+            TeamMonitoring(
+                name,
+                TeamMonitoringArgs(
+                    team=team,
+                    payload_bucket=ir.buckets[watched[0].monitoring.payload_bucket].physical_name,
+                    bucket_arns=bucket_arns,
+                    artifacts_bucket=next(
+                        (n for n in sorted(ir.buckets) if ir.buckets[n].purpose == "artifacts"),
+                        None,
+                    ),
+                    kms_key_arn=storage.kms_key_arn,
+                    encrypted_buckets=encrypted,
+                    oidc_provider_arn=cluster.oidc_provider_arn,
+                    oidc_issuer=cluster.oidc_issuer,
+                    region=platform.region,
+                    role_prefix=team.iam_role_name.removesuffix("-workload"),
+                    tags=aws_tags(ir, team),
+                    after=[tenancy[name].namespace, *services.ready],
+                ),
+                opts=pulumi.ResourceOptions(providers=[cloud, kube]),
             )
 
     if ir.feature_store is not None:

@@ -159,6 +159,10 @@ def inference_service_manifest(endpoint: Endpoint, pool: NodePool, models_bucket
     }
     if endpoint.canary:
         predictor["canaryTrafficPercent"] = endpoint.canary.traffic_percent
+    from platform_iac.monitoring import payload_logger  # it builds on this module
+
+    if (logger := payload_logger(endpoint)) is not None:
+        predictor["logger"] = logger
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",

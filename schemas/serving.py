@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import EmailStr, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from schemas.monitoring import MonitoringSpec
 from schemas.resources import Resources
 from schemas.types import Identifier, Name, SpecModel
 
@@ -104,6 +105,8 @@ class EndpointSpec(SpecModel):
     latency_objective: LatencyObjective | None = None
     feature_service: Name | None = None
     """Requests carry only entity keys; the service's features are read online."""
+    monitoring: MonitoringSpec | None = None
+    """Payload logging, drift checks against the training data, and retraining on drift."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

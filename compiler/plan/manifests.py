@@ -167,7 +167,13 @@ def predictor_pod(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 POD_TEMPLATES = {("serving.kserve.io/v1beta1", "InferenceService"): predictor_pod}
-CHECKED_ON_APPLY = frozenset({("kyverno.io/v1", "ClusterPolicy")})
+CHECKED_ON_APPLY = frozenset(
+    {
+        ("kyverno.io/v1", "ClusterPolicy"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    }
+)
 """Custom resources without a schema here and without a pod template (see module doc)."""
 
 

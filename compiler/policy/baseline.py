@@ -17,7 +17,16 @@ from compiler.cache import BuildCache
 from compiler.diagnostics import CODES, Diagnostic, Span, sort_key
 from compiler.ir import PlatformIR
 from compiler.plan.model import Plan
-from compiler.policy import cluster, features, identity, pods, storage, tenancy, training
+from compiler.policy import (
+    cluster,
+    features,
+    identity,
+    monitoring,
+    pods,
+    storage,
+    tenancy,
+    training,
+)
 from compiler.policy.findings import Rule, Violation
 from compiler.policy.plan_view import PlanView
 from compiler.yaml_source import Path_
@@ -27,7 +36,7 @@ Locate = Callable[[Path_, bool], Span]
 
 RULES: dict[str, Rule] = {
     rule.code: rule
-    for module in (storage, identity, cluster, tenancy, pods, features)
+    for module in (storage, identity, cluster, tenancy, pods, features, monitoring)
     for rule in module.RULES
 }
 
@@ -50,6 +59,7 @@ def violations(
     yield from pods.check(view, pipelines, cache, jobs, facts)
     yield from features.check(view)
     yield from training.check(view, pipelines)
+    yield from monitoring.check(view)
 
 
 def to_diagnostic(violation: Violation, locate: Locate) -> Diagnostic:

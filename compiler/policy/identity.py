@@ -278,6 +278,15 @@ def _irsa(
     if role.spec.kind == "team" and role.spec.name in view.ir.teams:
         team = view.ir.teams[role.spec.name]
         expected = f"system:serviceaccount:{team.namespace}:{team.service_account}"
+        # The team's monitoring (payload sink, drift jobs) has service accounts of its own.
+        own = {
+            f"system:serviceaccount:{team.namespace}:{account}"
+            for e in team.endpoints.values()
+            if e.monitoring is not None
+            for account in (e.monitoring.sink_service_account, e.monitoring.drift_service_account)
+        }
+        if subs and subs[0] in own:
+            expected = subs[0]
     problems = []
     if len(subs) != 1 or not isinstance(subs[0], str) or "*" in subs[0] or "?" in subs[0]:
         problems.append("no single exact `:sub` condition (StringEquals) names its service account")

@@ -64,13 +64,16 @@ def test_network_is_denied_by_default_then_dns_is_allowed(prod, team):
     (https,) = policies["allow-https-egress"]["egress"]
     assert https["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]
     assert https["ports"] == [{"protocol": "TCP", "port": 443}]
-    # Only DNS, HTTPS and the pipelines API leave the namespace; nothing else opens ingress.
+    # Only DNS, HTTPS and the pipelines API leave the namespace; nothing else opens ingress
+    # (a monitored team's payload sink: from its endpoints, drift jobs and Prometheus).
+    monitoring = {"allow-payload-sink-ingress", "allow-payload-sink-egress", "allow-drift-to-sink"}
     assert set(policies) == {
         "default-deny",
         "allow-dns",
         "allow-https-egress",
         "allow-kubeflow-pipelines",
         "allow-serving-ingress",
+        *(monitoring if team == "fraud" else ()),
     }
     assert policies["allow-serving-ingress"]["podSelector"] == {
         "matchExpressions": [{"key": "mlplat.io/endpoint", "operator": "Exists"}]

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from compiler.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, Console
-from compiler.deploy.local import processes, serving
+from compiler.deploy.local import payload_log, processes, serving
 from compiler.deploy.local.features import FeatureDeploy, entity_request
 from compiler.deploy.local.hashing import endpoint_hash, model_hash, pipeline_hash
 from compiler.deploy.local.layout import StateLayout, default_state_dir, unsafe_state_dir
+from compiler.deploy.local.monitor_state import serving_version
 from compiler.deploy.local.pipelines import (
     RunInterrupted,
     StepEvents,
@@ -203,7 +204,8 @@ class LocalDeploy:
         for pipeline in self.ir.pipelines():
             self.deploy_pipeline(pipeline)
 
-    def deploy_pipeline(self, pipeline: Pipeline) -> None:
+    def deploy_pipeline(self, pipeline: Pipeline, force: str | None = None) -> None:
+        """Run `pipeline` if its spec or code changed (or always, `force` saying why)."""
         key = f"{pipeline.team}/{pipeline.name}"
         digest = pipeline_hash(pipeline)
         rec = self.state.pipelines.get(key)
@@ -223,9 +225,9 @@ class LocalDeploy:
                 last_success=last_success,
             )
             return
-        if rec and rec.status == "succeeded" and rec.hash == digest:
+        if not force and rec and rec.status == "succeeded" and rec.hash == digest:
             return
-        if rec and last_success and last_success.pipeline_hash == digest:
+        if not force and rec and last_success and last_success.pipeline_hash == digest:
             # Back to the spec of the last successful run (e.g. a failed change was reverted).
             self.out.step(f"pipeline {key}: unchanged since run {last_success.run_id}")
             rec.status, rec.hash, rec.reason = "succeeded", digest, None
@@ -241,6 +243,7 @@ class LocalDeploy:
         )
         if rec and rec.status != "succeeded" and rec.hash != digest:
             why = "its spec or code changed"
+        why = force or why
         steps = len(pipeline.order)
         self.out.step(f"pipeline {key}: running {steps} step{'s' * (steps != 1)} ({why})")
         if note := placement_note(pipeline):
@@ -450,9 +453,11 @@ class LocalDeploy:
 
     # -- endpoints --------------------------------------------------------------------------
 
-    def deploy_endpoints(self) -> None:
+    def deploy_endpoints(self, only: set[str] | None = None) -> None:
+        """Bring endpoints to the spec: all of them, or only the keys (team/name) in `only`
+        (a retraining run rolls the endpoints of its model and leaves the others alone)."""
         wanted = {f"{e.team}/{e.name}" for e in self.ir.endpoints()}
-        for key in sorted(set(self.state.endpoints) - wanted):
+        for key in sorted(set(self.state.endpoints) - wanted if only is None else set()):
             rec = self.state.endpoints.pop(key)
             self.stop_endpoint(rec)
             self.out.step(f"endpoint {key}: removed from the spec; stopped")
@@ -460,6 +465,8 @@ class LocalDeploy:
             self.save()
         starts: list[tuple[Endpoint, ModelRecord, ModelVersionRecord, str]] = []
         for endpoint in self.ir.endpoints():
+            if only is not None and f"{endpoint.team}/{endpoint.name}" not in only:
+                continue
             planned = self.plan_endpoint(endpoint)
             if planned is not None:
                 starts.append(planned)
@@ -483,7 +490,11 @@ class LocalDeploy:
         if model is None or not model.versions:
             self.skip_endpoint(endpoint, self.no_version_reason(endpoint))
             return None
-        version = model.latest() if endpoint.version == "latest" else model.get(endpoint.version)
+        version = (
+            serving_version(model, endpoint)
+            if endpoint.version == "latest"
+            else model.get(endpoint.version)
+        )
         if version is None:
             known = ", ".join(str(v.version) for v in model.versions)
             self.fail_endpoint(
@@ -685,6 +696,7 @@ class LocalDeploy:
             port=port,
             grpc_port=grpc_port,
             wrap=self.feature_wrap(endpoint),
+            payloads=payload_log.for_endpoint(self.layout, endpoint),
         )
         offset = log.stat().st_size if log.exists() else 0
         process = serving.start_server(server_dir, log)

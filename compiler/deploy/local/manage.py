@@ -110,7 +110,32 @@ def status_lines(root: Path, state: LocalState) -> list[str]:
         status = health.label if e.status in ("serving", "starting") else e.status
         rows.append((key, status, f"{e.url}  ({e.registry_name} v{e.version})"))
     lines += _table("endpoints", rows)
+    if state.monitoring:
+        lines += _table("monitoring", monitoring_rows(state))
     return lines
+
+
+def monitoring_rows(state: LocalState) -> list[tuple[str, ...]]:
+    """Each monitored endpoint's last drift score, the version it was measured on, retraining."""
+    rows: list[tuple[str, ...]] = []
+    for key, m in sorted(state.monitoring.items()):
+        score = "" if m.drift_share is None else f"drift score {m.drift_share:.2f}"
+        if m.drifted_features:
+            score += f" ({', '.join(m.drifted_features)})"
+        last = m.history[-1] if m.history else None
+        if m.drift_share is None and last is not None and last.drift_share is not None:
+            score = f"last drift score {last.drift_share:.2f} on v{last.version}"
+        parts = [score, f"serving v{m.version}" if m.version else "", f"checked {m.checked_at}"]
+        if m.positive_rate is not None:
+            parts.append(f"positive rate {m.positive_rate:.2f}")
+        if m.latency_ms is not None:
+            parts.append(f"latency {m.latency_ms:.1f} ms")
+        if m.objectives_missed:
+            parts.append(f"missed: {', '.join(m.objectives_missed)}")
+        if m.retrain_started_at:
+            parts.append(f"last retrained {m.retrain_started_at}: {m.retrain_result}")
+        rows.append((key, m.status, "; ".join(p for p in parts if p)))
+    return rows
 
 
 def _table(title: str, rows: list[tuple[str, ...]]) -> list[str]:

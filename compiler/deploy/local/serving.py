@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compiler.deploy.local import payload_log
 from compiler.deploy.local.ports import HOST
 from compiler.deploy.local.processes import child_env
 from compiler.deploy.local.state import ModelVersionRecord
@@ -92,10 +93,13 @@ def write_server_folder(
     port: int,
     grpc_port: int,
     wrap: tuple[str, dict[str, Any]] | None = None,
+    payloads: payload_log.PayloadLog | None = None,
 ) -> None:
     """settings.json (server) and <endpoint>/model-settings.json (model) for `mlserver start`.
 
-    `wrap`: (implementation, extra parameters) of a runtime that wraps the endpoint's own."""
+    `wrap`: (implementation, extra parameters) of a runtime that wraps the endpoint's own;
+    `payloads`: log each request and response there (a monitored endpoint), in front of
+    every other runtime, so the log holds what the endpoint was really asked."""
     if server_dir.exists():
         shutil.rmtree(server_dir)
     model_dir = server_dir / endpoint
@@ -120,6 +124,7 @@ def write_server_folder(
     if wrap is not None:
         model_settings["implementation"] = wrap[0]
         model_settings["parameters"]["extra"] = wrap[1]
+    model_settings = payload_log.wrap(model_settings, payloads)
     for path, data in (
         (server_dir / "settings.json", settings),
         (model_dir / "model-settings.json", model_settings),

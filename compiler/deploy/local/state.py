@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from compiler.deploy.local.layout import STATE_KIND
+from compiler.deploy.local.monitor_state import MonitorRecord
 
 STATE_SCHEMA_VERSION = 1
 CardCheck = Literal["passed", "failed", "missing"]
@@ -166,6 +167,8 @@ class LocalState(Record):
     models: dict[str, ModelRecord] = {}
     endpoints: dict[str, EndpointRecord] = {}
     features: FeatureStoreRecord | None = None
+    monitoring: dict[str, MonitorRecord] = {}
+    """Endpoint → its last drift check and retraining run (`mlplat monitor`)."""
 
 
 def now() -> str:
