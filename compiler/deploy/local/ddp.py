@@ -28,16 +28,18 @@ BACKEND_ENV = "MLPLAT_DIST_BACKEND"
 
 
 def _rank(executor: str, args: list[str]) -> int:
-    if int(os.environ.get("RANK", "0")) != 0:
-        index = args.index("--executor_input") + 1
-        executor_input = json.loads(args[index])
-        private = tempfile.mkdtemp(prefix=f"mlplat-rank{os.environ['RANK']}-")
+    if int(os.environ.get("RANK", "0")) == 0:
+        sys.argv = [executor, *args]
+        runpy.run_module(executor, run_name="__main__", alter_sys=True)
+        return 0
+    index = args.index("--executor_input") + 1
+    executor_input = json.loads(args[index])
+    with tempfile.TemporaryDirectory(prefix=f"mlplat-rank{os.environ['RANK']}-") as private:
         executor_input.setdefault("outputs", {})["outputFile"] = os.path.join(
             private, "executor_output.json"
         )
-        args = [*args[:index], json.dumps(executor_input), *args[index + 1 :]]
-    sys.argv = [executor, *args]
-    runpy.run_module(executor, run_name="__main__", alter_sys=True)
+        sys.argv = [executor, *args[:index], json.dumps(executor_input), *args[index + 1 :]]
+        runpy.run_module(executor, run_name="__main__", alter_sys=True)
     return 0
 
 
