@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -49,6 +50,13 @@ class FeatureStoreError(Exception):
         super().__init__(message)
         self.hint = hint
         self.tail = tail or []
+
+
+class PortTaken(FeatureStoreError):
+    """Another program bound the feature server's port between the check and the bind."""
+
+
+PORT_IN_USE = re.compile(r"address already in use|Errno 98|Errno 48", re.IGNORECASE)
 
 
 def feast_python() -> Path:
@@ -230,10 +238,18 @@ def is_feature_server(pid: int | None, repo: Path) -> bool:
     return cmd is not None and WORKER_SCRIPT.name in cmd and f"serve --repo {repo}" in cmd
 
 
-def wait_ready(process: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
+def wait_ready(
+    process: subprocess.Popen[bytes], port: int, log: Path, timeout: float, offset: int = 0
+) -> None:
+    """Until the server answers on `port`; PortTaken when what it logged since `offset` says
+    that the port was taken, FeatureStoreError when it exits or never answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            with contextlib.suppress(OSError), log.open("rb") as written:
+                written.seek(offset)
+                if PORT_IN_USE.search(written.read().decode("utf-8", "replace")):
+                    raise PortTaken(f"port {port} was taken by another program", None, _tail(log))
             raise FeatureStoreError(
                 f"the feature server exited with status {process.returncode}",
                 f"see {log}",
@@ -388,15 +404,25 @@ class FeatureDeploy:
         self.stop_server()
         reserved = {p for e in session.state.endpoints.values() for p in (e.port, e.grpc_port) if p}
         preferred = [rec.server_port] if rec.server_port else []
+        log = store_dir(self.root) / "feature-server.log"
+        started = time.monotonic()
         try:
-            (port,) = allocate_ports(1, preferred=preferred, reserved=reserved)
-            log = store_dir(self.root) / "feature-server.log"
-            started = time.monotonic()
-            process = start_feature_server(self.repo, port, log)
-            rec.server_pid, rec.server_port = process.pid, port
-            session.state.features = rec
-            session.save()
-            wait_ready(process, port, log, START_TIMEOUT)
+            for attempt in (1, 2):
+                (port,) = allocate_ports(1, preferred=preferred, reserved=reserved)
+                offset = log.stat().st_size if log.exists() else 0
+                process = start_feature_server(self.repo, port, log)
+                rec.server_pid, rec.server_port = process.pid, port
+                session.state.features = rec
+                session.save()
+                try:
+                    wait_ready(process, port, log, START_TIMEOUT, offset)
+                    break
+                except PortTaken:
+                    if attempt == 2:
+                        raise
+                    # Another program took the port since it was checked: pick another once.
+                    session.out.step(f"features: port {port} was taken; retrying")
+                    preferred, reserved = [], {*reserved, port}
         except NoFreePort as exc:
             self.problem("E313", FeatureStoreError(str(exc), "stop other local servers"))
             return None
