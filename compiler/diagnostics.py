@@ -121,6 +121,7 @@ CODES: dict[str, str] = {
     "C106": "cloud deployment failed",
     "C107": "pipeline upload failed",
     "C108": "changes not confirmed",
+    "C109": "feature view change that breaks serving models refused",
     "S101": "bucket public access not blocked",
     "S102": "bucket not encrypted with the platform's KMS key",
     "S103": "bucket encryption key does not rotate",

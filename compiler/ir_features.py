@@ -7,7 +7,7 @@ those, so two spec objects never share a Feast name).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -133,3 +133,33 @@ def feature_store_yaml(store: FeatureStore) -> str:
         "  type: no_auth",
     ]
     return "\n".join(lines) + "\n"
+
+
+def served_features(views: list[FeatureView], endpoints: list[Any]) -> dict[str, Any]:
+    """What serving depends on, as JSON: each view's shape, and the endpoints reading each of
+    its features online. The plan compares the baseline's with this build's; the cloud
+    deploy compares the deployed stack's (its `feature_views` output) with the next one, so
+    a change that breaks a serving model is refused there too without --allow-destroy."""
+    served: dict[str, dict[str, list[str]]] = {}
+    for endpoint in endpoints:
+        service = endpoint.feature_service
+        for feature in service.features if service is not None else ():
+            readers = served.setdefault(feature.view, {}).setdefault(feature.name, [])
+            readers.append(f"{endpoint.team}/{endpoint.name}")
+    return {
+        "views": {
+            view.feast_name: {
+                "team": view.team,
+                "name": view.name,
+                "online": view.online,
+                "ttl_seconds": view.ttl_seconds,
+                "source": view.source,
+                "features": {f.name: f.type for f in view.features},
+            }
+            for view in sorted(views, key=lambda v: v.feast_name)
+        },
+        "served": {
+            view: {feature: sorted(readers) for feature, readers in sorted(features.items())}
+            for view, features in sorted(served.items())
+        },
+    }

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from compiler.ir import Bucket, PlatformIR
+from compiler.ir_features import served_features
 from platform_iac.cluster import ClusterNetwork, ClusterNetworkArgs
 from platform_iac.features import FeatureStoreArgs, FeatureStoreStack
 from platform_iac.identity import TeamIdentity, TeamIdentityArgs
@@ -212,4 +213,7 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
     pulumi.export(
         "buckets", {name: bucket.bucket_id for name, bucket in sorted(storage.buckets.items())}
     )
+    # What serving reads of the feature store: the next cloud deploy compares it with its own
+    # and refuses a change that breaks a serving model unless --allow-destroy.
+    pulumi.export("feature_views", served_features(ir.feature_views(), ir.endpoints()))
     return PlatformResources(cluster, node_pools, storage, services, tenancy, identity, endpoints)

@@ -33,6 +33,7 @@ from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error
 from compiler.frontend import FrontendResult
 from compiler.ir import PlatformIR
+from compiler.plan.features import FeatureViewChange, feature_changes
 from compiler.plan.rules import STATEFUL
 
 SKIP_UPLOAD_ENV = "MLPLAT_SKIP_PIPELINE_UPLOAD"
@@ -400,6 +401,16 @@ def open_stack(ir: PlatformIR, cwd: Path) -> Any:
     return stack
 
 
+def breaking_feature_changes(stack: Any, ir: PlatformIR) -> list[FeatureViewChange]:
+    """Feature view changes from what the stack serves now (its `feature_views` output, as
+    the last deploy left it) to `ir` that break a serving model: a feature an endpoint reads
+    removed or retyped, or its view removed or taken offline. A first deploy has no output."""
+    deployed = stack.outputs().get("feature_views")
+    if deployed is None or not isinstance(deployed.value, Mapping):
+        return []
+    return [c for c in feature_changes(deployed.value, ir) if c.breaking]
+
+
 def preview(stack: Any, console: Console) -> list[PreviewStep]:
     steps: list[PreviewStep] = []
 
@@ -454,6 +465,26 @@ def deploy_cloud(
         steps = preview(stack, console)
     except auto.CommandError as exc:
         console.diagnostics([_failed("preview", exc)])
+        console.err.write("mlplat: nothing was changed\n")
+        return EXIT_INVALID
+    breaking = breaking_feature_changes(stack, ir)
+    if breaking and not allow_destroy:
+        listed = "; ".join(
+            f"{c.kind} {c.label} ({', '.join(c.details) or 'the view'}) breaks "
+            + ", ".join(c.endpoints)
+            for c in breaking
+        )
+        console.diagnostics(
+            [
+                error(
+                    "C109",
+                    f"{len(breaking)} feature view change(s) would break serving models: {listed}",
+                    Span(CLI_FILE),
+                    "retrain the models on the new features and serve them, or keep the old "
+                    "features; if serving may break, deploy again with --allow-destroy",
+                )
+            ]
+        )
         console.err.write("mlplat: nothing was changed\n")
         return EXIT_INVALID
     destructive = [s for s in steps if s.destructive]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -109,12 +109,19 @@ class PlanDiff:
     def destructive(self) -> list[Change]:
         return [c for c in self.changes if c.destructive]
 
-    def to_json(self, memo: BuildCache | None = None) -> str:
+    def to_json(
+        self, memo: BuildCache | None = None, feature_views: Sequence[dict[str, Any]] = ()
+    ) -> str:
         """changes.json. `memo`: a resident process's cache, which keeps the JSON objects of
-        changes it made before (changes are immutable)."""
+        changes it made before (changes are immutable). `feature_views`: the feature view
+        changes (`plan.features`); a destructive one breaks a serving model and counts in
+        `destructive` beside the resources."""
+        breaking = sum(1 for change in feature_views if change["destructive"])
         data: dict[str, Any] = {
             "counts": {k: self.counts().get(k, 0) for k in KIND_ORDER},
-            "destructive": len(self.destructive),
+            "destructive": len(self.destructive) + breaking,
+            "destructive_feature_views": breaking,
+            "feature_views": list(feature_views),
             "unchanged": self.unchanged,
         }
         return canonical_json_with(data, "changes", self.changes, Change.to_json, memo)

@@ -8,10 +8,12 @@ trained on the old features, so the change is destructive until the model is ret
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from compiler.ir import PlatformIR
-from compiler.ir_features import FeatureView
+from compiler.ir_features import served_features
 
 
 @dataclass(frozen=True)
@@ -29,72 +31,75 @@ class FeatureViewChange:
     def label(self) -> str:
         return f"{self.team}/{self.view}"
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "team": self.team,
+            "view": self.view,
+            "kind": self.kind,
+            "details": list(self.details),
+            "destructive": self.breaking,
+            "endpoints": list(self.endpoints),
+        }
 
-def _views(ir: PlatformIR | None) -> dict[str, FeatureView]:
+
+def snapshot(ir: PlatformIR | None) -> dict[str, Any]:
+    """The views and what serving reads of them (`served_features`); empty without an IR."""
     if ir is None:
-        return {}
-    return {v.feast_name: v for v in ir.feature_views()}
+        return {"views": {}, "served": {}}
+    return served_features(ir.feature_views(), ir.endpoints())
 
 
-def _served(ir: PlatformIR | None) -> dict[tuple[str, str], list[str]]:
-    """(view, feature) → endpoints of the baseline that read it online."""
-    used: dict[tuple[str, str], list[str]] = {}
-    for endpoint in ir.endpoints() if ir is not None else ():
-        service = endpoint.feature_service
-        for feature in service.features if service is not None else ():
-            used.setdefault((feature.view, feature.name), []).append(
-                f"{endpoint.team}/{endpoint.name}"
-            )
-    return used
-
-
-def feature_changes(base: PlatformIR | None, head: PlatformIR) -> list[FeatureViewChange]:
-    before, after = _views(base), _views(head)
-    served = _served(base)
+def feature_changes(
+    base: PlatformIR | Mapping[str, Any] | None, head: PlatformIR | Mapping[str, Any]
+) -> list[FeatureViewChange]:
+    """The view changes from `base` to `head`, each an IR or a `served_features` snapshot
+    (the cloud deploy's base is the deployed stack's)."""
+    old_snap = base if isinstance(base, Mapping) else snapshot(base)
+    new_snap = head if isinstance(head, Mapping) else snapshot(head)
+    before, after = dict(old_snap.get("views") or {}), dict(new_snap.get("views") or {})
+    served: dict[str, dict[str, list[str]]] = dict(old_snap.get("served") or {})
     changes: list[FeatureViewChange] = []
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
         view = new or old
         assert view is not None
+        team, label = str(view["team"]), str(view["name"])
+        readers = served.get(name, {})
         if old is None:
-            changes.append(FeatureViewChange(view.team, view.name, "added"))
+            changes.append(FeatureViewChange(team, label, "added"))
             continue
         hurt: set[str] = set()
         if new is None:
-            for (v, _feature), endpoints in served.items():
-                if v == name:
-                    hurt.update(endpoints)
+            hurt = {e for endpoints in readers.values() for e in endpoints}
             changes.append(
-                FeatureViewChange(
-                    view.team, view.name, "removed", (), bool(hurt), tuple(sorted(hurt))
-                )
+                FeatureViewChange(team, label, "removed", (), bool(hurt), tuple(sorted(hurt)))
             )
             continue
         details: list[str] = []
-        old_types = {f.name: f.type for f in old.features}
-        new_types = {f.name: f.type for f in new.features}
+        old_types: dict[str, str] = dict(old["features"])
+        new_types: dict[str, str] = dict(new["features"])
         for feature in old_types:
             if feature not in new_types:
                 details.append(f"feature `{feature}` removed")
-                hurt.update(served.get((name, feature), []))
+                hurt.update(readers.get(feature, []))
             elif old_types[feature] != new_types[feature]:
                 details.append(f"feature `{feature}`: {old_types[feature]} → {new_types[feature]}")
-                hurt.update(served.get((name, feature), []))
+                hurt.update(readers.get(feature, []))
         details += [
             f"feature `{f}` added ({t})" for f, t in new_types.items() if f not in old_types
         ]
-        if old.ttl_seconds != new.ttl_seconds:
-            details.append(f"ttl {old.ttl_seconds}s → {new.ttl_seconds}s")
-        if old.source != new.source:
-            details.append(f"source {old.source} → {new.source}")
-        if old.online != new.online:
-            details.append(f"online {old.online} → {new.online}")
-            if not new.online:
-                hurt.update(e for (v, _f), es in served.items() if v == name for e in es)
+        if old["ttl_seconds"] != new["ttl_seconds"]:
+            details.append(f"ttl {old['ttl_seconds']}s → {new['ttl_seconds']}s")
+        if old["source"] != new["source"]:
+            details.append(f"source {old['source']} → {new['source']}")
+        if old["online"] != new["online"]:
+            details.append(f"online {old['online']} → {new['online']}")
+            if not new["online"]:
+                hurt.update(e for endpoints in readers.values() for e in endpoints)
         if details:
             changes.append(
                 FeatureViewChange(
-                    view.team, view.name, "changed", tuple(details), bool(hurt), tuple(sorted(hurt))
+                    team, label, "changed", tuple(details), bool(hurt), tuple(sorted(hurt))
                 )
             )
     return changes

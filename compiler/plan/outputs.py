@@ -16,6 +16,7 @@ from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error, has_errors
 from compiler.frontend import FrontendResult
 from compiler.plan.diff import PlanDiff, diff_plans, empty_baseline
+from compiler.plan.features import feature_changes
 from compiler.plan.manifests import (
     ValidationReport,
     kubernetes_objects,
@@ -133,7 +134,8 @@ def plan_files(
         findings.extend(policy_findings(outcome.security))
         outcome.diff = diff_plans(baseline.plan or empty_baseline(plan), plan, options.cache)
         outcome.files["plan.json"] = plan.to_json(options.cache)
-        outcome.files["changes.json"] = outcome.diff.to_json(options.cache)
+        features = [c.to_json() for c in feature_changes(baseline.ir, ir)]
+        outcome.files["changes.json"] = outcome.diff.to_json(options.cache, features)
 
     outcome.validation = validate_objects(
         objects, ir.platform.kubernetes_version, options.cache, options.jobs, meanwhile=compare

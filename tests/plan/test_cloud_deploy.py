@@ -242,3 +242,64 @@ def test_uploads_are_idempotent_and_schedules_follow_the_version(prod, build):
     ]
     unscheduled = replace(upload, schedule=None)
     assert sync_schedule(kfp, unscheduled, pipeline_id, version_id) == "disabled 1 recurring run(s)"
+
+
+class _DeployedStack:
+    """The stack as the last deploy left it: its outputs; nothing may be applied."""
+
+    def __init__(self, outputs: dict) -> None:
+        from pulumi import automation as auto
+
+        self._outputs = {k: auto.OutputValue(v, False) for k, v in outputs.items()}
+        self.applied = False
+
+    def outputs(self) -> dict:
+        return self._outputs
+
+    def up(self, **_kwargs) -> None:
+        self.applied = True
+
+
+def _deploy_against(prod, build, monkeypatch, outputs: dict, allow_destroy: bool):
+    from compiler.deploy import cloud
+
+    stack = _DeployedStack(outputs)
+    monkeypatch.setattr(cloud, "preflight", lambda *_a, **_k: [])
+    monkeypatch.setattr(cloud, "open_stack", lambda *_a: stack)
+    monkeypatch.setattr(cloud, "preview", lambda *_a: [])  # no resource changes at all
+    monkeypatch.setenv(cloud.SKIP_UPLOAD_ENV, "1")
+    code = deploy_cloud(
+        prod, build_dir=build, console=Console(), allow_destroy=allow_destroy, yes=True
+    )
+    return code, stack
+
+
+def test_a_feature_change_that_breaks_a_serving_model_is_refused(prod, build, monkeypatch, capsys):
+    from compiler.ir_features import served_features
+
+    deployed = served_features(prod.ir.feature_views(), prod.ir.endpoints())
+    view = deployed["views"]["chargeback__card_activity"]
+    served = deployed["served"]["chargeback__card_activity"]
+    assert "tx_count_7d" in served and view["features"]["tx_count_7d"] == "int64"
+    view["features"]["tx_count_7d"] = "float64"  # what the stack serves was trained as float64
+    code, stack = _deploy_against(prod, build, monkeypatch, {"feature_views": deployed}, False)
+    err = capsys.readouterr().err
+    assert code == 1 and not stack.applied
+    assert (
+        "error[C109]: 1 feature view change(s) would break serving models: changed "
+        "chargeback/card-activity (feature `tx_count_7d`: float64 → int64) breaks "
+        "chargeback/chargeback-scorer"
+    ) in err
+    assert "deploy again with --allow-destroy" in err
+    assert err.rstrip().endswith("mlplat: nothing was changed")
+    code, stack = _deploy_against(prod, build, monkeypatch, {"feature_views": deployed}, True)
+    assert code == 0 and "error[C109]" not in capsys.readouterr().err
+
+
+def test_unchanged_or_first_deploys_pass_the_feature_gate(prod, build, monkeypatch, capsys):
+    from compiler.ir_features import served_features
+
+    same = served_features(prod.ir.feature_views(), prod.ir.endpoints())
+    for outputs in ({"feature_views": same}, {}):  # unchanged; a stack deployed before features
+        code, _ = _deploy_against(prod, build, monkeypatch, outputs, False)
+        assert code == 0, capsys.readouterr().err

@@ -58,3 +58,28 @@ def test_the_report_lists_them_and_counts_the_breaking_one_as_destructive(prod):
     )
     assert "| changed | `chargeback/card-activity` | ttl 604800s → 1209600s | safe |" in report
     assert "**1 destructive**" in report
+
+
+def test_changes_json_lists_them_and_counts_the_breaking_one(prod):
+    import json
+
+    from compiler.plan.features import snapshot
+
+    changes = [c.to_json() for c in feature_changes(ir_for("prod"), ir_for("prod", (DROP_LIMIT,)))]
+    data = json.loads(diff_plans(prod, prod).to_json(None, changes))
+    assert data["destructive"] == data["destructive_feature_views"] == 1
+    assert data["feature_views"] == [
+        {
+            "team": "chargeback",
+            "view": "card-profile",
+            "kind": "changed",
+            "details": ["feature `credit_limit` removed"],
+            "destructive": True,
+            "endpoints": ["chargeback/chargeback-scorer"],
+        }
+    ]
+    # the deployed stack's snapshot (its JSON round trip) gives the same classes as the IR
+    deployed = json.loads(json.dumps(snapshot(ir_for("prod"))))
+    assert feature_changes(deployed, ir_for("prod", (DROP_LIMIT,))) == feature_changes(
+        ir_for("prod"), ir_for("prod", (DROP_LIMIT,))
+    )
