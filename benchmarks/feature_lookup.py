@@ -15,9 +15,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from compiler.deploy.local.feature_serving import fetch_online
 from compiler.deploy.local.serving import infer
 from compiler.deploy.local.state import load_state
+from compiler.features.online import fetch_online
 
 
 def percentiles(samples: list[float]) -> str:

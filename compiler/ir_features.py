@@ -109,6 +109,8 @@ class FeatureStore(IRModel):
     """Where sources live: the repository's `sources/` locally, an S3 prefix in the cloud."""
     server_image: str
     """Feast image of the feature server and the materialization jobs (cloud)."""
+    transformer_image: str
+    """Image of the KServe transformer of endpoints with a feature service (cloud)."""
 
 
 def feature_store_yaml(store: FeatureStore) -> str:

@@ -74,6 +74,7 @@ def store_settings(root: RootSpec, env: str, buckets: Mapping[str, str]) -> Feat
             region=root.platform.region,
             offline_root="sources",
             server_image=root.platform.defaults.feature_server_image,
+            transformer_image=root.platform.defaults.feature_transformer_image,
         )
     datasets = buckets.get("datasets") or next(iter(buckets.values()), "datasets")
     artifacts = buckets.get("artifacts", datasets)
@@ -85,6 +86,7 @@ def store_settings(root: RootSpec, env: str, buckets: Mapping[str, str]) -> Feat
         region=root.platform.region,
         offline_root=f"s3://{datasets}",
         server_image=root.platform.defaults.feature_server_image,
+        transformer_image=root.platform.defaults.feature_transformer_image,
     )
 
 

@@ -167,6 +167,9 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
                     pool=ir.node_pools[endpoint.node_pool],
                     models_bucket=models.physical_name,
                     after=[tenancy[name].namespace, identity[name], *services.ready],
+                    transformer_image=(
+                        ir.feature_store.transformer_image if ir.feature_store else None
+                    ),
                 ),
                 opts=pulumi.ResourceOptions(providers=[kube]),
             )

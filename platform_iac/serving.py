@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import pulumi
 
+from compiler.features.transformer import FeatureLookup
 from compiler.ir import NODE_POOL_LABEL, Endpoint, NodePool
 from platform_iac.kube import Manifest, object_meta, register_object
 from platform_iac.naming import ENDPOINT_LABEL, SERVING_ENDPOINT, TEAM_LABEL
@@ -130,7 +131,48 @@ def _http_probe(path: str, *, delay: int, period: int, failures: int) -> dict[st
     }
 
 
-def inference_service_manifest(endpoint: Endpoint, pool: NodePool, models_bucket: str) -> Manifest:
+FEATURE_SERVER_URL = "http://feature-server.{namespace}.svc.cluster.local"
+"""The team's Feast feature server (platform_iac.features: Service feature-server, port 80)."""
+
+
+def feature_transformer(endpoint: Endpoint, image: str) -> dict[str, Any]:
+    """KServe's transformer of an endpoint with a feature service: requests carry entity keys,
+    it reads the features online and calls the predictor (compiler/features/transformer.py)."""
+    service = endpoint.feature_service
+    assert service is not None
+    lookup = FeatureLookup(
+        FEATURE_SERVER_URL.format(namespace=endpoint.namespace),
+        service.feast_name,
+        tuple(service.columns()),
+        {f.name: f.type for f in service.features},
+        tuple(service.join_keys),
+    )
+    return {
+        "serviceAccountName": endpoint.service_account,
+        "minReplicas": endpoint.min_replicas,
+        "maxReplicas": endpoint.max_replicas,
+        "securityContext": pod_security_context(),
+        "containers": [
+            {
+                "name": "kserve-container",
+                "image": image,
+                "args": lookup.args(),
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "256Mi"},
+                    "limits": {"cpu": "500m", "memory": "512Mi"},
+                },
+                "securityContext": container_security_context(),
+                # KServe's model server answers the V2 health routes on its HTTP port
+                "readinessProbe": _http_probe("/v2/health/ready", delay=5, period=10, failures=3),
+                "livenessProbe": _http_probe("/v2/health/live", delay=15, period=20, failures=6),
+            }
+        ],
+    }
+
+
+def inference_service_manifest(
+    endpoint: Endpoint, pool: NodePool, models_bucket: str, transformer_image: str | None = None
+) -> Manifest:
     runtime = KSERVE_RUNTIMES[endpoint.runtime]
     model_format = endpoint.framework if endpoint.runtime == "triton" else endpoint.runtime
     served = endpoint.canary.version if endpoint.canary else endpoint.version
@@ -163,6 +205,9 @@ def inference_service_manifest(endpoint: Endpoint, pool: NodePool, models_bucket
 
     if (logger := payload_logger(endpoint)) is not None:
         predictor["logger"] = logger
+    spec: dict[str, Any] = {"predictor": predictor}
+    if endpoint.feature_service is not None and transformer_image is not None:
+        spec["transformer"] = feature_transformer(endpoint, transformer_image)
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -172,7 +217,7 @@ def inference_service_manifest(endpoint: Endpoint, pool: NodePool, models_bucket
             _labels(endpoint),
             {**_annotations(endpoint), "serving.kserve.io/deploymentMode": "Serverless"},
         ),
-        "spec": {"predictor": predictor},
+        "spec": spec,
     }
 
 
@@ -275,10 +320,12 @@ def custom_server_manifests(
     return manifests
 
 
-def endpoint_manifests(endpoint: Endpoint, pool: NodePool, models_bucket: str) -> list[Manifest]:
+def endpoint_manifests(
+    endpoint: Endpoint, pool: NodePool, models_bucket: str, transformer_image: str | None = None
+) -> list[Manifest]:
     if endpoint.runtime == "custom":
         return custom_server_manifests(endpoint, pool, models_bucket)
-    return [inference_service_manifest(endpoint, pool, models_bucket)]
+    return [inference_service_manifest(endpoint, pool, models_bucket, transformer_image)]
 
 
 @dataclass(frozen=True)
@@ -289,6 +336,8 @@ class ServingEndpointArgs:
     """Physical name of the bucket models are read from."""
     after: Sequence[pulumi.Resource]
     """The team's namespace and service account, and the serving controllers."""
+    transformer_image: str | None = None
+    """Image of the feature transformer (endpoints with a feature service)."""
 
 
 class ServingEndpoint(pulumi.ComponentResource):
@@ -306,7 +355,9 @@ class ServingEndpoint(pulumi.ComponentResource):
                 f"{endpoint.version} only",
                 resource=self,
             )
-        for manifest in endpoint_manifests(endpoint, args.pool, args.models_bucket):
+        for manifest in endpoint_manifests(
+            endpoint, args.pool, args.models_bucket, args.transformer_image
+        ):
             register_object(
                 manifest, pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
             )

@@ -271,7 +271,36 @@ def network_policy_manifests(team: Team) -> list[Manifest]:
                 },
             )
         )
+    if any(e.feature_service for e in team.endpoints.values()):
+        policies.append(_feature_transformer_egress(team))
     return policies
+
+
+LOCAL_GATEWAY_PORTS = (80, 8081)
+"""knative-local-gateway (istio-system): how a transformer reaches its predictor."""
+
+
+def _feature_transformer_egress(team: Team) -> Manifest:
+    """Serving pods of a team whose endpoints read features may call its feature server and,
+    through Knative's local gateway, their own predictors (nothing else is opened)."""
+    from platform_iac.features import COMPONENT_LABEL, SERVER_NAME, SERVER_PORT
+
+    server = {"podSelector": {"matchLabels": {TEAM_LABEL: team.name, COMPONENT_LABEL: SERVER_NAME}}}
+    return _policy(
+        team,
+        "allow-feature-transformer-egress",
+        {
+            "podSelector": {"matchExpressions": [{"key": ENDPOINT_LABEL, "operator": "Exists"}]},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [server], "ports": [{"protocol": "TCP", "port": SERVER_PORT}]},
+                {
+                    "to": [_namespace_peer(ISTIO_NAMESPACE)],
+                    "ports": [{"protocol": "TCP", "port": p} for p in LOCAL_GATEWAY_PORTS],
+                },
+            ],
+        },
+    )
 
 
 def _role(team: Team, name: str, rules: list[dict[str, Any]]) -> Manifest:

@@ -132,6 +132,9 @@ class PlatformDefaults(SpecModel):
     feature_server_image: str = "feastdev/feature-server:0.67.0"
     """Image with Feast 0.67 (requirements-feast.lock) for the feature server and
     materialization jobs (pin it by digest for production)."""
+    feature_transformer_image: str = "ghcr.io/mlplat/feature-transformer:0.1.0"
+    """Image of the KServe transformer that reads an endpoint's online features
+    (compiler/features/transformer.py; pin it by digest for production)."""
     monitor_image: str = "ghcr.io/mlplat/monitor:0.1.0"
     """Image of the payload sink and the drift jobs of monitored endpoints (pin by digest)."""
 

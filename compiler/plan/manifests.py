@@ -147,9 +147,9 @@ def manifest_files(
     return {o.path: files[o.path] for o in objects}
 
 
-def predictor_pod(manifest: dict[str, Any]) -> dict[str, Any]:
-    """An InferenceService's predictor as the Pod that KServe will run for it."""
-    predictor = dict(manifest.get("spec", {}).get("predictor", {}))
+def predictor_pod(manifest: dict[str, Any], component: str = "predictor") -> dict[str, Any]:
+    """An InferenceService's predictor (or transformer) as the Pod that KServe will run."""
+    predictor = dict(manifest.get("spec", {}).get(component, {}))
     spec = {k: v for k, v in predictor.items() if k not in KSERVE_COMPONENT_FIELDS}
     containers = list(spec.pop("containers", []))
     model = predictor.get("model")
@@ -161,12 +161,20 @@ def predictor_pod(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": f"{meta.get('name')}-predictor", "namespace": meta.get("namespace")},
+        "metadata": {"name": f"{meta.get('name')}-{component}", "namespace": meta.get("namespace")},
         "spec": spec,
     }
 
 
-POD_TEMPLATES = {("serving.kserve.io/v1beta1", "InferenceService"): predictor_pod}
+def inference_service_pods(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(component, Pod) for each component KServe runs: the predictor, and the transformer
+    when there is one (an endpoint reading online features)."""
+    components = ("predictor", "transformer")
+    spec = manifest.get("spec") or {}
+    return [(c, predictor_pod(manifest, c)) for c in components if c == "predictor" or c in spec]
+
+
+POD_TEMPLATES = {("serving.kserve.io/v1beta1", "InferenceService"): inference_service_pods}
 CHECKED_ON_APPLY = frozenset(
     {
         ("kyverno.io/v1", "ClusterPolicy"),
@@ -306,11 +314,15 @@ def validate_objects(
             report.checked_on_apply += 1
             continue
         template = POD_TEMPLATES.get(version_kind)
-        groups.setdefault(obj.resource.spec.team or "", []).append(len(checks))
-        sources.append(obj.resource)
         if template is not None:
-            checks.append((obj.path, template(obj.manifest), "template"))
+            for component, pod in template(obj.manifest):
+                groups.setdefault(obj.resource.spec.team or "", []).append(len(checks))
+                sources.append(obj.resource)
+                path = obj.path if component == "predictor" else f"{obj.path} ({component})"
+                checks.append((path, pod, "template"))
         else:
+            groups.setdefault(obj.resource.spec.team or "", []).append(len(checks))
+            sources.append(obj.resource)
             api_version, kind = version_kind
             checks.append((obj.path, obj.manifest, f"no schema for {kind} ({api_version})"))
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from compiler.cache import BuildCache
 from compiler.ir import Pipeline, PlatformIR
-from compiler.plan.manifests import predictor_pod
+from compiler.plan.manifests import inference_service_pods
 from compiler.pod_facts import STAGE as FACTS_STAGE
 from compiler.pod_facts import facts_key, facts_of_text
 from compiler.policy.findings import Rule, Violation
@@ -180,7 +180,7 @@ def _pod_specs(obj: KubeObject) -> list[dict[str, Any]]:
     elif kind == "CronJob":
         specs = [dig(manifest, "spec", "jobTemplate", "spec", "template", "spec")]
     elif kind == "InferenceService":
-        specs = [predictor_pod(manifest)["spec"]]
+        specs = [pod["spec"] for _component, pod in inference_service_pods(manifest)]
     elif obj.api_version.startswith("kubeflow.org/") and kind.endswith("Job"):
         specs = [
             dig(replica, "template", "spec")

@@ -4,6 +4,7 @@ predictors are checked as pods; broken objects are caught."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import yaml
@@ -25,10 +26,15 @@ def test_all_manifests_pass_strict_validation(request, which):
     objects = kubernetes_objects(plan)
     report = validate_objects(objects, plan.kubernetes_version)
     assert report.problems == []
-    assert report.objects + report.pod_templates + report.checked_on_apply == len(objects)
+    # the chargeback endpoint's InferenceService is two pods: predictor and feature transformer
+    transformers = 1
+    assert (
+        report.objects + report.pod_templates + report.checked_on_apply
+        == len(objects) + transformers
+    )
     # the Kyverno pod-defaults policy; the fraud endpoint's PrometheusRule and ServiceMonitor
     assert report.checked_on_apply == 3
-    assert report.pod_templates == (5 if which == "prod" else 4)
+    assert report.pod_templates == (6 if which == "prod" else 5)
     kinds = {o.manifest["kind"] for o in objects}
     assert {"Namespace", "NetworkPolicy", "Role", "RoleBinding", "ServiceAccount"} <= kinds
     if which == "variant":
@@ -189,3 +195,25 @@ def test_cached_texts_and_verdicts_match_fresh_ones_and_follow_changes(prod, tmp
     assert [(p.path, p.where) for p in report.problems] == [(path, "spec")]
     assert "podSelectr" in manifest_files(changed, cache)[path]
     assert validate_objects(objects, prod.kubernetes_version, cache) == fresh_report
+
+
+def test_a_feature_transformer_is_checked_as_a_pod_of_its_own(prod):
+    from compiler.plan.manifests import inference_service_pods
+
+    (isvc,) = [
+        o
+        for o in kubernetes_objects(prod)
+        if o.manifest["kind"] == "InferenceService"
+        and o.manifest["metadata"]["name"] == "chargeback-scorer"
+    ]
+    pods = dict(inference_service_pods(isvc.manifest))
+    assert sorted(pods) == ["predictor", "transformer"]
+    transformer = pods["transformer"]
+    assert transformer["metadata"]["name"] == "chargeback-scorer-transformer"
+    assert "minReplicas" not in transformer["spec"]  # a KServe field, not a pod's
+    bad = copy.deepcopy(isvc.manifest)
+    bad["spec"]["transformer"]["containers"][0]["imagePullPolice"] = "Always"
+    report = validate_objects([dataclasses.replace(isvc, manifest=bad)], "1.31")
+    assert [(p.path, p.where) for p in report.problems] == [
+        (f"{isvc.path} (transformer)", "spec.containers.0")
+    ]

@@ -107,3 +107,57 @@ def test_custom_image_gets_deployment_service_autoscaler_and_budget(variant):
         variant, "kubernetes:policy/v1:PodDisruptionBudget", "team-fraud/fraud-scorer"
     ).inputs
     assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": labels}}
+
+
+def test_an_endpoint_with_a_feature_service_gets_the_feature_transformer(prod):
+    from compiler.features.transformer import FeatureLookup
+
+    spec = one(prod, ISVC, "team-chargeback/chargeback-scorer").inputs["spec"]
+    transformer = spec["transformer"]
+    assert transformer["serviceAccountName"] == spec["predictor"]["serviceAccountName"]
+    assert transformer["securityContext"]["runAsNonRoot"] is True
+    (container,) = transformer["containers"]
+    assert container["image"] == "ghcr.io/mlplat/feature-transformer:0.1.0"
+    assert container["securityContext"] == RESTRICTED_CONTAINER
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
+    lookup, _ = FeatureLookup.parse(container["args"])
+    assert lookup == FeatureLookup(
+        "http://feature-server.team-chargeback.svc.cluster.local",
+        "chargeback__chargeback_v1",
+        ("card_age_days", "credit_limit", "tx_count_7d", "amount_sum_7d", "chargeback_rate_90d"),
+        {
+            "card_age_days": "int64",
+            "credit_limit": "float64",
+            "tx_count_7d": "int64",
+            "amount_sum_7d": "float64",
+            "chargeback_rate_90d": "float64",
+        },
+        ("card_id",),
+    )
+    others = [r for r in of_type(prod, ISVC) if r.name != "team-chargeback/chargeback-scorer"]
+    assert all("transformer" not in r.inputs["spec"] for r in others)
+
+
+def test_serving_pods_that_read_features_may_reach_the_feature_server_only(prod):
+    policy = one(
+        prod,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "team-chargeback/allow-feature-transformer-egress",
+    ).inputs["spec"]
+    server, gateway = policy["egress"]
+    assert server == {
+        "to": [
+            {
+                "podSelector": {
+                    "matchLabels": {
+                        "mlplat.io/team": "chargeback",
+                        "app.kubernetes.io/component": "feature-server",
+                    }
+                }
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 6566}],
+    }
+    assert [p["port"] for p in gateway["ports"]] == [80, 8081]
+    names = {r.name for r in of_type(prod, "kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    assert "team-fraud/allow-feature-transformer-egress" not in names  # no feature endpoints

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import urllib.error
 import urllib.request
 from typing import Any
@@ -22,7 +21,13 @@ from mlserver.codecs import PandasCodec
 from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse
 
-FETCH_TIMEOUT = 5.0
+from compiler.features.online import (
+    MissingKeys,
+    UnknownEntities,
+    complete_rows,
+    entity_keys,
+    fetch_online,
+)
 
 
 def feature_settings(
@@ -36,23 +41,6 @@ def feature_settings(
         "features": features,
         "join_keys": join_keys,
     }
-
-
-def fetch_online(
-    url: str, service: str, entities: dict[str, list[Any]], timeout: float = FETCH_TIMEOUT
-) -> dict[str, list[Any]]:
-    """POST /get-online-features to Feast's feature server: feature name → values per row."""
-    body = json.dumps({"feature_service": service, "entities": entities}).encode()
-    request = urllib.request.Request(
-        f"{url}/get-online-features",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        answer = json.loads(response.read())
-    names = answer["metadata"]["feature_names"]
-    return {name: result["values"] for name, result in zip(names, answer["results"], strict=True)}
 
 
 class OnlineFeatures(MLModel):
@@ -71,15 +59,11 @@ class OnlineFeatures(MLModel):
         return self.ready
 
     def entities(self, payload: InferenceRequest) -> dict[str, list[Any]]:
-        given = {i.name: i for i in payload.inputs}
-        missing = [k for k in self._join_keys if k not in given]
-        if missing:
-            raise MLServerError(
-                f"the request needs the join key input(s) {', '.join(missing)} of feature "
-                f"service '{self._service}'",
-                400,
-            )
-        return {key: list(given[key].data.root) for key in self._join_keys}
+        given = {i.name: i.data.root for i in payload.inputs}
+        try:
+            return entity_keys(given, list(self._join_keys), self._service)
+        except MissingKeys as exc:
+            raise MLServerError(str(exc), 400) from exc
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         entities = self.entities(payload)
@@ -89,12 +73,11 @@ class OnlineFeatures(MLModel):
             raise MLServerError(f"the feature server did not answer: {exc}", 503) from exc
         import pandas as pd
 
-        frame = pd.DataFrame({name: found[name] for name in self._features})
-        unknown = frame.isna().any(axis=1)
-        if unknown.any():
-            rows = [i for i, bad in enumerate(unknown) if bad]
-            keys = ", ".join(f"{key}={values[i]}" for i in rows for key, values in entities.items())
-            raise MLServerError(f"no online features of service '{self._service}' for {keys}", 404)
+        try:
+            columns = complete_rows(found, self._features, entities, self._service)
+        except UnknownEntities as exc:
+            raise MLServerError(str(exc), 404) from exc
+        frame = pd.DataFrame(columns)
         request = PandasCodec.encode_request(frame)
         request.outputs = payload.outputs
         request.id = payload.id
