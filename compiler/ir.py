@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict
 
 from compiler.canonical import canonical_json_with
-from compiler.ir_features import Entity, FeatureService, FeatureSource, FeatureStore, FeatureView
+from compiler.ir_features import (
+    Entity,
+    FeatureService,
+    FeatureSource,
+    FeatureStore,
+    FeatureView,
+    OnDemandView,
+)
 from compiler.ir_training import DistributedJob
 from schemas.monitoring import FeatureMonitor, PredictionObjective
 from schemas.pipeline import ContainerStep, ParameterSpec, PythonStep, RetrySpec, SecretRef
@@ -237,6 +244,7 @@ class Team(IRModel):
     sources: dict[str, FeatureSource] = {}
     feature_views: dict[str, FeatureView] = {}
     feature_services: dict[str, FeatureService] = {}
+    on_demand_views: dict[str, OnDemandView] = {}
 
 
 class Pulumi(IRModel):

@@ -7,6 +7,7 @@ those, so two spec objects never share a Feast name).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -72,6 +73,30 @@ class FeatureView(IRModel):
     shared_with: tuple[str, ...]
 
 
+class OnDemandFeature(IRModel):
+    name: str
+    type: str
+    expression: str
+
+
+class OnDemandView(IRModel):
+    """Features computed at read time (Feast's on-demand feature view), in joins and online."""
+
+    name: str
+    team: str
+    feast_name: str
+    description: str
+    sources: tuple[str, ...]
+    """Feast names of the feature views whose features it reads."""
+    request: tuple[Feature, ...]
+    """Values the request (and the entity rows of a join) carry."""
+    features: tuple[OnDemandFeature, ...]
+
+    @property
+    def request_source(self) -> str:
+        return f"{self.feast_name}__request"
+
+
 class ServiceFeature(IRModel):
     """One feature of a service, in the order models see it."""
 
@@ -91,6 +116,13 @@ class FeatureService(IRModel):
     features: tuple[ServiceFeature, ...]
     join_keys: dict[str, str]
     """Join key: value type, of the entities of the service's views (what a request carries)."""
+    request_fields: dict[str, str] = {}
+    """Values its on-demand views need from each request and entity row: name → value type."""
+
+    def inputs(self) -> dict[str, str]:
+        """What a request to an endpoint with this service carries: join keys and request
+        values, name → value type."""
+        return {**self.join_keys, **self.request_fields}
 
     def columns(self) -> list[str]:
         return [f.name for f in self.features]
@@ -137,7 +169,14 @@ def feature_store_yaml(store: FeatureStore) -> str:
     return "\n".join(lines) + "\n"
 
 
-def served_features(views: list[FeatureView], endpoints: list[Any]) -> dict[str, Any]:
+def on_demand_views(teams: Any) -> list[OnDemandView]:
+    """Every on-demand view of the IR's teams (a mapping of name → Team)."""
+    return [v for team in teams.values() for v in team.on_demand_views.values()]
+
+
+def served_features(
+    views: list[FeatureView], endpoints: list[Any], on_demand: Sequence[OnDemandView] = ()
+) -> dict[str, Any]:
     """What serving depends on, as JSON: each view's shape, and the endpoints reading each of
     its features online. The plan compares the baseline's with this build's; the cloud
     deploy compares the deployed stack's (its `feature_views` output) with the next one, so
@@ -159,6 +198,18 @@ def served_features(views: list[FeatureView], endpoints: list[Any]) -> dict[str,
                 "features": {f.name: f.type for f in view.features},
             }
             for view in sorted(views, key=lambda v: v.feast_name)
+        }
+        | {
+            odfv.feast_name: {
+                "team": odfv.team,
+                "name": odfv.name,
+                "online": True,
+                "ttl_seconds": 0,
+                "source": "on demand from " + ", ".join(odfv.sources),
+                "features": {f.name: f.type for f in odfv.features},
+                "expressions": {f.name: f.expression for f in odfv.features},
+            }
+            for odfv in sorted(on_demand, key=lambda v: v.feast_name)
         },
         "served": {
             view: {feature: sorted(readers) for feature, readers in sorted(features.items())}

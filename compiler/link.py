@@ -926,6 +926,7 @@ def _link_team(ln: _Linker, ctx: _TeamContext, team: str, tspec: TeamSpec) -> Te
                 "sources": features.sources,
                 "feature_views": features.views,
                 "feature_services": features.services,
+                "on_demand_views": features.on_demand,
             }
             if features is not None
             else {}

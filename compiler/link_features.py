@@ -29,11 +29,13 @@ from compiler.ir_features import (
     FeatureSource,
     FeatureStore,
     FeatureView,
+    OnDemandView,
     ServiceFeature,
     feast_name,
 )
+from compiler.link_on_demand import link_on_demand
 from compiler.yaml_source import Path_
-from schemas.features import FeatureViewSpec
+from schemas.features import FeatureSelection, FeatureViewSpec
 from schemas.pipeline import PipelineSpec, StepSpec
 from schemas.team import TeamSpec
 
@@ -60,6 +62,7 @@ class TeamFeatures:
     sources: dict[str, FeatureSource]
     views: dict[str, FeatureView]
     services: dict[str, FeatureService]
+    on_demand: dict[str, OnDemandView]
 
 
 def store_settings(root: RootSpec, env: str, buckets: Mapping[str, str]) -> FeatureStore:
@@ -165,15 +168,35 @@ def link_team_features(
         view = _link_view(ln, team, tspec, name, vspec, entities, sources, columns, specs)
         if view is not None:
             views[name] = view
+    on_demand: dict[str, OnDemandView] = {}
+    for name, odspec in tspec.on_demand.items():
+        if name in tspec.feature_views:
+            ln.err(
+                "E314",
+                f"on-demand view '{name}' has the name of a feature view of team '{team}'",
+                (*base, "on_demand", name),
+                "give one of them another name: services select views by name",
+            )
+            continue
+        linked = link_on_demand(ln, team, name, odspec, views, tspec.feature_views)
+        if linked is not None:
+            on_demand[name] = linked
     services: dict[str, FeatureService] = {}
     for name, sspec in tspec.feature_services.items():
         spath = (*base, "feature_services", name)
         selected: list[ServiceFeature] = []
         join_keys: dict[str, str] = {}
+        request: dict[str, str] = {}
         ok = True
         for index, sel in enumerate(sspec.features):
             at = (*spath, "features", index)
             owner = sel.team or team
+            if owner == team and sel.view in tspec.on_demand:
+                ok = (
+                    _select_on_demand(ln, name, sel, at, on_demand.get(sel.view), selected, request)
+                    and ok
+                )
+                continue
             owner_spec = specs.get(owner)
             if owner_spec is None and owner in ln.spec.invalid_teams:
                 ok = False  # its own problems are reported
@@ -261,8 +284,57 @@ def link_team_features(
                 description=sspec.description,
                 features=tuple(selected),
                 join_keys=dict(sorted(join_keys.items())),
+                request_fields=dict(sorted(request.items())),
             )
-    return TeamFeatures(entities, sources, views, services)
+    return TeamFeatures(entities, sources, views, services, on_demand)
+
+
+def _select_on_demand(
+    ln: _Linker,
+    service: str,
+    sel: FeatureSelection,
+    at: Path_,
+    view: OnDemandView | None,
+    selected: list[ServiceFeature],
+    request: dict[str, str],
+) -> bool:
+    """Add the selected features of an on-demand view to a service (False: a problem)."""
+    if view is None:
+        return False  # its own problems are reported
+    types = {f.name: f.type for f in view.features}
+    names = sel.features if sel.features is not None else list(types)
+    ok = True
+    for findex, feature in enumerate(names):
+        where = (*at, "features", findex) if sel.features is not None else (*at, "view")
+        if feature not in types:
+            ln.err(
+                "E303",
+                f"feature service '{service}' selects feature '{feature}', which on-demand view "
+                f"'{view.name}' does not have",
+                where,
+                did_you_mean(feature, types),
+            )
+            ok = False
+        elif any(f.name == feature for f in selected):
+            ln.err(
+                "E308",
+                f"feature service '{service}' selects two features named '{feature}'",
+                where,
+                "a frame has one column per name: select it from one view only",
+            )
+            ok = False
+        else:
+            selected.append(
+                ServiceFeature(
+                    view=view.feast_name,
+                    view_team=view.team,
+                    view_name=view.name,
+                    name=feature,
+                    type=types[feature],
+                )
+            )
+    request.update({f.name: f.type for f in view.request})
+    return ok
 
 
 def _link_view(
@@ -574,6 +646,8 @@ def check_skew(
     """The endpoint's service, when it gives the served model exactly its training features."""
     epath: Path_ = (TEAMS_DIR, endpoint.team, "endpoints", endpoint.name, "feature_service")
     served = services.get(tspec_endpoint_service)
+    if served is None and tspec_endpoint_service in specs[endpoint.team].feature_services:
+        return None  # declared, but it did not link: its own diagnostics say why
     if served is None:
         ln.err(
             "E305",
@@ -632,7 +706,14 @@ def check_skew(
 
 
 def _view_online(specs: Mapping[str, TeamSpec], feature: ServiceFeature) -> bool:
-    view = specs[feature.view_team].feature_views.get(feature.view_name)
+    """Whether the feature can be read online (an on-demand one: all its sources are kept)."""
+    owner = specs[feature.view_team]
+    view = owner.feature_views.get(feature.view_name)
+    on_demand = owner.on_demand.get(feature.view_name)
+    if view is None and on_demand is not None:
+        return all(
+            owner.feature_views[s].online for s in on_demand.sources if s in owner.feature_views
+        )
     return view is None or view.online
 
 

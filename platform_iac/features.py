@@ -49,8 +49,11 @@ def _s3(uri: str) -> tuple[str, str]:
 
 
 def readable_views(team: Team) -> set[str]:
-    """Feast names of the views the team's services read (own and shared)."""
-    return {f.view for s in team.feature_services.values() for f in s.features}
+    """Feast names of the views the team's services read (own and shared); an on-demand view
+    has no table of its own: it reads its source views'."""
+    on_demand = {v.feast_name: v.sources for v in team.on_demand_views.values()}
+    read = {f.view for s in team.feature_services.values() for f in s.features}
+    return {source for view in read for source in on_demand.get(view, (view,))}
 
 
 def team_policy(
@@ -183,7 +186,11 @@ def team_manifests(ir: PlatformIR, team: Team) -> list[Manifest]:
         probe = {"httpGet": {"path": "/health", "port": SERVER_PORT}, "periodSeconds": 10}
         server = _container(
             store,
-            ["feast", "-c", REPO_PATH, "serve", "-h", "0.0.0.0", "-p", str(SERVER_PORT)],
+            # --max-requests 0: no periodic worker restarts, which drop requests in flight
+            [
+                *("feast", "-c", REPO_PATH, "serve", "-h", "0.0.0.0", "-p", str(SERVER_PORT)),
+                *("--max-requests", "0"),
+            ],
         )
         server["ports"] = [{"name": "http", "containerPort": SERVER_PORT}]
         server["readinessProbe"] = {**probe, "initialDelaySeconds": 5}

@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from compiler.ir import Bucket, PlatformIR
-from compiler.ir_features import served_features
+from compiler.ir_features import on_demand_views, served_features
 from platform_iac.cluster import ClusterNetwork, ClusterNetworkArgs
 from platform_iac.features import FeatureStoreArgs, FeatureStoreStack
 from platform_iac.identity import TeamIdentity, TeamIdentityArgs
@@ -218,5 +218,8 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
     )
     # What serving reads of the feature store: the next cloud deploy compares it with its own
     # and refuses a change that breaks a serving model unless --allow-destroy.
-    pulumi.export("feature_views", served_features(ir.feature_views(), ir.endpoints()))
+    pulumi.export(
+        "feature_views",
+        served_features(ir.feature_views(), ir.endpoints(), on_demand_views(ir.teams)),
+    )
     return PlatformResources(cluster, node_pools, storage, services, tenancy, identity, endpoints)

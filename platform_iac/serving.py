@@ -145,7 +145,7 @@ def feature_transformer(endpoint: Endpoint, image: str) -> dict[str, Any]:
         service.feast_name,
         tuple(service.columns()),
         {f.name: f.type for f in service.features},
-        tuple(service.join_keys),
+        tuple(service.inputs()),  # join keys and the on-demand views' request values
     )
     return {
         "serviceAccountName": endpoint.service_account,

@@ -54,10 +54,33 @@ class FeatureViewSpec(SpecModel):
     """Other teams that may use this view in their feature services (a read grant)."""
 
 
+class OnDemandFeatureSpec(SpecModel):
+    """A feature computed when it is read, from the view's inputs."""
+
+    type: FeatureType
+    expression: str = Field(min_length=1, max_length=500)
+    """Arithmetic over the inputs' names (+ - * / ** %, parentheses, numbers), e.g.
+    `amount / (amount_sum_7d + 1)`: evaluated by pandas on every read, online and in joins."""
+
+
+class OnDemandViewSpec(SpecModel):
+    """Features computed at read time (a Feast on-demand feature view) from features of this
+    team's views and from values the request carries, the same way for training frames
+    (the values are columns of the entity rows) and for endpoints (inputs of the request)."""
+
+    description: str = ""
+    sources: list[Name] = Field(min_length=1, max_length=10)
+    """Feature views of this team whose features the expressions read."""
+    request: dict[Identifier, FeatureType] = Field(default={}, max_length=50)
+    """Values each request (and each entity row of a training frame) carries, e.g. amount."""
+    features: dict[Identifier, OnDemandFeatureSpec] = Field(min_length=1, max_length=100)
+
+
 class FeatureSelection(SpecModel):
     """Features of one view in a service; every feature of the view when `features` is unset."""
 
     view: Name
+    """A feature view, or an on-demand view of this team."""
     team: Name | None = None
     """Team that owns the view; this team when unset (another team must share it)."""
     features: list[Identifier] | None = None

@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import EmailStr, Field
 
-from schemas.features import EntitySpec, FeatureServiceSpec, FeatureViewSpec, SourceSpec
+from schemas.features import (
+    EntitySpec,
+    FeatureServiceSpec,
+    FeatureViewSpec,
+    OnDemandViewSpec,
+    SourceSpec,
+)
 from schemas.pipeline import PipelineSpec
 from schemas.serving import EndpointSpec, ModelSpec
 from schemas.types import CPU, Memory, Name, SpecModel
@@ -47,3 +53,4 @@ class TeamSpec(SpecModel):
     sources: dict[Name, SourceSpec] = Field(default={}, max_length=200)
     feature_views: dict[Name, FeatureViewSpec] = Field(default={}, max_length=200)
     feature_services: dict[Name, FeatureServiceSpec] = Field(default={}, max_length=100)
+    on_demand: dict[Name, OnDemandViewSpec] = Field(default={}, max_length=100)

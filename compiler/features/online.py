@@ -57,8 +57,8 @@ def entity_keys(
     missing = [key for key in join_keys if key not in given]
     if missing:
         raise MissingKeys(
-            f"the request needs the join key input(s) {', '.join(missing)} of feature "
-            f"service '{service}'"
+            f"the request needs the input(s) {', '.join(missing)} of feature service "
+            f"'{service}' (its join keys and request values)"
         )
     return {key: list(given[key]) for key in join_keys}
 

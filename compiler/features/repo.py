@@ -9,7 +9,7 @@ imported by that team's module. Output is deterministic: same IR, same bytes.
 from __future__ import annotations
 
 from compiler.ir import PlatformIR, Team
-from compiler.ir_features import feature_store_yaml
+from compiler.ir_features import OnDemandView, feature_store_yaml
 
 REPO_DIR = "features"
 FEAST_TYPES = {
@@ -34,7 +34,13 @@ def render_repo(ir: PlatformIR) -> dict[str, str]:
     files = {f"{REPO_DIR}/feature_store.yaml": feature_store_yaml(ir.feature_store)}
     for name in sorted(ir.teams):
         team = ir.teams[name]
-        if team.entities or team.sources or team.feature_views or team.feature_services:
+        if (
+            team.entities
+            or team.sources
+            or team.feature_views
+            or team.feature_services
+            or team.on_demand_views
+        ):
             files[f"{REPO_DIR}/{module_name(name)}.py"] = render_team(team)
     return files
 
@@ -48,10 +54,23 @@ def _tags(team: str, name: str) -> str:
     return f'{{"mlplat.io/team": {_q(team)}, "mlplat.io/name": {_q(name)}}}'
 
 
+PANDAS_TYPES = {
+    "int32": "int32",
+    "int64": "int64",
+    "float32": "float32",
+    "float64": "float64",
+    "string": "str",
+    "bool": "bool",
+}
+
+
 def render_team(team: Team) -> str:
+    on_demand = list(team.on_demand_views.values())
     used_types = sorted(
         {FEAST_TYPES[f.type] for v in team.feature_views.values() for f in v.features}
         | {FEAST_TYPES[v.join_key_type] for v in team.feature_views.values()}
+        | {FEAST_TYPES[f.type] for v in on_demand for f in v.features}
+        | {FEAST_TYPES[f.type] for v in on_demand for f in v.request}
     )
     imports_from_teams: dict[str, set[str]] = {}
     for service in team.feature_services.values():
@@ -64,8 +83,15 @@ def render_team(team: Team) -> str:
         "",
         "from datetime import timedelta",
         "",
-        "from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType",
     ]
+    if on_demand:
+        out.append("import pandas as pd")
+    names = ["Entity", "FeatureService", "FeatureView", "Field", "FileSource", "ValueType"]
+    names += ["RequestSource"] if on_demand else []
+    out.append(f"from feast import {', '.join(sorted(names))}")
+    if on_demand:
+        # `feast.on_demand_feature_view` is also a module, which `from feast import` may give
+        out.append("from feast.on_demand_feature_view import on_demand_feature_view")
     if used_types:
         out.append(f"from feast.types import {', '.join(used_types)}")
     for other in sorted(imports_from_teams):
@@ -119,6 +145,8 @@ def render_team(team: Team) -> str:
             f"    tags={_tags(team.name, view.name)},",
             ")",
         ]
+    for odfv in on_demand:
+        out += render_on_demand(team.name, odfv)
     for service in team.feature_services.values():
         out += [
             "",
@@ -141,3 +169,58 @@ def render_team(team: Team) -> str:
             ")",
         ]
     return "\n".join(out) + "\n"
+
+
+def render_on_demand(team: str, odfv: OnDemandView) -> list[str]:
+    """A RequestSource (when it takes request values) and the on-demand view: a pandas
+    function computing each feature's expression over its inputs, cast to its type."""
+    out: list[str] = []
+    sources = [f"view_{name}" for name in odfv.sources]
+    if odfv.request:
+        request = f"request_{odfv.feast_name}"
+        sources.append(request)
+        out += [
+            "",
+            f"{request} = RequestSource(",
+            f"    name={_q(odfv.request_source)},",
+            "    schema=[",
+            *(
+                f"        Field(name={_q(f.name)}, dtype={FEAST_TYPES[f.type]}),"
+                for f in odfv.request
+            ),
+            "    ],",
+            ")",
+        ]
+    out += [
+        "",
+        "",
+        "@on_demand_feature_view(",
+        f"    name={_q(odfv.feast_name)},",
+        f"    sources=[{', '.join(sources)}],",
+        "    schema=[",
+        *(f"        Field(name={_q(f.name)}, dtype={FEAST_TYPES[f.type]})," for f in odfv.features),
+        "    ],",
+        '    mode="pandas",',
+        f"    description={_q(odfv.description)},",
+        f"    owner={_q(team)},",
+        f"    tags={_tags(team, odfv.name)},",
+        ")",
+        f"def view_{odfv.feast_name}(inputs: pd.DataFrame) -> pd.DataFrame:",
+        "    # inputs without an online value are None: they give None, as a missing feature does",
+        '    numbers = inputs.apply(pd.to_numeric, errors="coerce")',
+        "    out = pd.DataFrame(index=inputs.index)",
+    ]
+    for feature in odfv.features:
+        out += [
+            f"    values = numbers.eval({_q(feature.expression)})",
+            f"    out[{_q(feature.name)}] = (",
+            f"        values.astype({_q(PANDAS_TYPES[feature.type])})",
+            "        if values.notna().all()",
+            "        else values.astype(object).where(values.notna(), None)",
+            "    )",
+        ]
+    out += [
+        "    return out",
+        "",
+    ]
+    return out

@@ -159,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "rpc":
         serve_rpc(worker, args.socket)
     else:
-        worker.store().serve(host=HOST, port=args.port, no_access_log=True, registry_ttl_sec=5)
+        # max_requests=0: gunicorn's default restarts the one worker every ~1,000 requests,
+        # and a request that meets the restart is dropped (a broken pipe for the endpoint)
+        worker.store().serve(
+            host=HOST, port=args.port, no_access_log=True, registry_ttl_sec=5, max_requests=0
+        )
     return 0
 
 

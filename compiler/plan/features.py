@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler.ir import PlatformIR
-from compiler.ir_features import served_features
+from compiler.ir_features import on_demand_views, served_features
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def snapshot(ir: PlatformIR | None) -> dict[str, Any]:
     """The views and what serving reads of them (`served_features`); empty without an IR."""
     if ir is None:
         return {"views": {}, "served": {}}
-    return served_features(ir.feature_views(), ir.endpoints())
+    return served_features(ir.feature_views(), ir.endpoints(), on_demand_views(ir.teams))
 
 
 def feature_changes(
@@ -84,6 +84,11 @@ def feature_changes(
                 hurt.update(readers.get(feature, []))
             elif old_types[feature] != new_types[feature]:
                 details.append(f"feature `{feature}`: {old_types[feature]} → {new_types[feature]}")
+                hurt.update(readers.get(feature, []))
+            elif (old.get("expressions") or {}).get(feature) != (new.get("expressions") or {}).get(
+                feature
+            ):  # an on-demand feature computed another way: models see other values
+                details.append(f"feature `{feature}` computed by another expression")
                 hurt.update(readers.get(feature, []))
         details += [
             f"feature `{f}` added ({t})" for f, t in new_types.items() if f not in old_types

@@ -95,7 +95,10 @@ def check(view: PlanView) -> Iterator[Violation]:
         if team is None:
             continue
         own = {v.feast_name for v in team.feature_views.values()}
-        readable = own | {f.view for s in team.feature_services.values() for f in s.features}
+        on_demand = {v.feast_name: v.sources for v in team.on_demand_views.values()}
+        read = {f.view for s in team.feature_services.values() for f in s.features}
+        # an on-demand view has no table: its sources' tables are read
+        readable = own | {t for v in read for t in on_demand.get(v, (v,))}
         for statement in policy_statements(policy.inputs.get("policy")) or []:
             actions = [str(a) for a in as_list(statement.get("Action"))]
             if not any(a.startswith("dynamodb:") for a in actions):

@@ -4,7 +4,8 @@ from kfp.dsl import Dataset, Output
 
 
 def make_labels(seed: int, labels: Output[Dataset]) -> None:
-    """Entity rows of the training frame: card_id, event_timestamp and the label `chargeback`.
+    """Entity rows of the training frame: card_id, event_timestamp, the payment `amount` (the
+    request value of the on-demand view payment-vs-habit) and the label `chargeback`.
 
     Two labelled moments per card between 2026-03-02 and 2026-03-11; a card's chance of a
     chargeback follows the same latent risk (same seed and card count) its features were
@@ -28,6 +29,8 @@ def make_labels(seed: int, labels: Output[Dataset]) -> None:
             "chargeback": (draw.random(len(cards)) < chance).astype("int64"),
         }
     )
+    amounts = np.random.default_rng(seed + 2).lognormal(3.0, 0.8, size=len(cards))
+    frame.insert(2, "amount", amounts.round(2))
     frame.to_parquet(labels.path, index=False)
     labels.metadata["rows"] = len(frame)
     labels.metadata["format"] = "parquet"

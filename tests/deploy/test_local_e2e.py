@@ -287,8 +287,9 @@ def test_a_failing_step_keeps_the_previous_run_and_other_teams(local: Deployment
 
 
 def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deployment) -> None:
-    """The V2 request carries card ids only; the answer is the registered model's prediction
-    on the features read back from the online store by Feast's SDK."""
+    """The V2 request carries card ids (and the payment amount, the request value of the
+    on-demand view) only; the answer is the registered model's prediction on the features
+    read back from the online store by Feast's SDK, the on-demand one computed by Feast."""
     import joblib
     import pandas as pd
 
@@ -296,10 +297,13 @@ def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deploym
 
     rec = local.state.endpoints["chargeback/chargeback-scorer"]
     assert rec.url is not None and rec.request is not None
-    assert [i["name"] for i in rec.request["inputs"]] == ["card_id"]
-    cards = [1000, 1003, 1050, 1119]
+    assert [i["name"] for i in rec.request["inputs"]] == ["card_id", "amount"]
+    cards, amounts = [1000, 1003, 1050, 1119], [12.5, 80.0, 250.0, 31.0]
     request = {
-        "inputs": [{"name": "card_id", "shape": [4], "datatype": "INT64", "data": cards}],
+        "inputs": [
+            {"name": "card_id", "shape": [4], "datatype": "INT64", "data": cards},
+            {"name": "amount", "shape": [4], "datatype": "FP64", "data": amounts},
+        ],
         "outputs": [{"name": "predict_proba"}],
     }
     (output,) = serving.infer(rec.url, request)["outputs"]
@@ -309,7 +313,9 @@ def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deploym
     worker.start()
     try:
         online = worker.call(
-            "online", service="chargeback__chargeback_v1", entities={"card_id": cards}
+            "online",
+            service="chargeback__chargeback_v1",
+            entities={"card_id": cards, "amount": amounts},
         )
     finally:
         worker.close()
@@ -319,17 +325,39 @@ def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deploym
         "tx_count_7d",
         "amount_sum_7d",
         "chargeback_rate_90d",
+        "amount_share_7d",
     ]
     frame = pd.DataFrame({c: online[c] for c in columns}).astype("float64")
+    expected_share = [a / (s + 1) for a, s in zip(amounts, online["amount_sum_7d"], strict=True)]
+    assert list(frame["amount_share_7d"]) == pytest.approx(expected_share)
     model = local.state.models["chargeback/chargeback-risk"].latest()
     assert model is not None and model.features == columns
     classifier = joblib.load(model.model_path)
     assert served == pytest.approx(list(classifier.predict_proba(frame)[:, 1]), abs=1e-12)
     assert len(set(served)) == len(cards)  # the features differ per card, and so do the answers
 
+    one = [{**given, "shape": [1], "data": given["data"][:1]} for given in request["inputs"]]
     with pytest.raises(urllib.error.HTTPError) as unknown:
-        serving.infer(rec.url, {"inputs": [{**request["inputs"][0], "shape": [1], "data": [7]}]})
+        serving.infer(rec.url, {"inputs": [{**one[0], "data": [7]}, one[1]]})
     assert unknown.value.code == 404
+    with pytest.raises(urllib.error.HTTPError) as no_amount:
+        serving.infer(rec.url, {"inputs": one[:1]})
+    assert no_amount.value.code == 400
+    assert "the request needs the input(s) amount" in no_amount.value.read().decode()
+
+
+def test_the_feature_server_answers_past_a_thousand_requests(local: Deployment) -> None:
+    """Feast's server restarts its one worker every ~1,000 requests by default, dropping the
+    request in flight; the local server runs without those restarts."""
+    from compiler.deploy.local.ports import HOST
+    from compiler.features.online import fetch_online
+
+    features = local.state.features
+    assert features is not None and features.server_port
+    url = f"http://{HOST}:{features.server_port}"
+    entities = {"card_id": [1000], "amount": [10.0]}
+    answers = [fetch_online(url, "chargeback__chargeback_v1", entities) for _ in range(1100)]
+    assert all(a["tx_count_7d"] == answers[0]["tx_count_7d"] for a in answers)
 
 
 def test_the_training_frame_is_the_services_join(local: Deployment) -> None:
@@ -340,11 +368,15 @@ def test_the_training_frame_is_the_services_join(local: Deployment) -> None:
     frame_out = run.outputs["train-features"]["frame"]
     assert frame_out.metadata["features"] == [
         "card_age_days", "credit_limit", "tx_count_7d", "amount_sum_7d", "chargeback_rate_90d",
+        "amount_share_7d",
     ]  # fmt: skip
     frame = pd.read_parquet(frame_out.uri.removeprefix("file://"))
     labels = pd.read_parquet(run.outputs["make-labels"]["labels"].uri.removeprefix("file://"))
-    assert list(frame.columns[:3]) == ["card_id", "event_timestamp", "chargeback"]
+    assert list(frame.columns[:4]) == ["card_id", "event_timestamp", "amount", "chargeback"]
     assert 0 < len(frame) <= len(labels) and frame["credit_limit"].notna().all()
+    # the on-demand feature of each row, computed in the join from the row's own amount
+    share = frame["amount"] / (frame["amount_sum_7d"] + 1)
+    assert list(frame["amount_share_7d"].dropna()) == pytest.approx(list(share.dropna()))
 
 
 def test_a_changed_view_is_applied_and_only_it_materialized(local: Deployment) -> None:

@@ -60,8 +60,8 @@ def test_a_missing_join_key_or_an_unknown_entity_is_named():
     with pytest.raises(MissingKeys) as missing:
         LOOKUP.request({"inputs": [{"name": "card", "data": [1001]}]}, _fetch)
     assert str(missing.value) == (
-        "the request needs the join key input(s) card_id of feature service "
-        "'chargeback__chargeback_v1'"
+        "the request needs the input(s) card_id of feature service "
+        "'chargeback__chargeback_v1' (its join keys and request values)"
     )
     with pytest.raises(UnknownEntities) as unknown:
         LOOKUP.request({"inputs": [{"name": "card_id", "data": [1001, 1003]}]}, _fetch)

@@ -275,9 +275,9 @@ def _deploy_against(prod, build, monkeypatch, outputs: dict, allow_destroy: bool
 
 
 def test_a_feature_change_that_breaks_a_serving_model_is_refused(prod, build, monkeypatch, capsys):
-    from compiler.ir_features import served_features
+    from compiler.plan.features import snapshot
 
-    deployed = served_features(prod.ir.feature_views(), prod.ir.endpoints())
+    deployed = snapshot(prod.ir)
     view = deployed["views"]["chargeback__card_activity"]
     served = deployed["served"]["chargeback__card_activity"]
     assert "tx_count_7d" in served and view["features"]["tx_count_7d"] == "int64"
@@ -297,9 +297,9 @@ def test_a_feature_change_that_breaks_a_serving_model_is_refused(prod, build, mo
 
 
 def test_unchanged_or_first_deploys_pass_the_feature_gate(prod, build, monkeypatch, capsys):
-    from compiler.ir_features import served_features
+    from compiler.plan.features import snapshot
 
-    same = served_features(prod.ir.feature_views(), prod.ir.endpoints())
+    same = snapshot(prod.ir)
     for outputs in ({"feature_views": same}, {}):  # unchanged; a stack deployed before features
         code, _ = _deploy_against(prod, build, monkeypatch, outputs, False)
         assert code == 0, capsys.readouterr().err

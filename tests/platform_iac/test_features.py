@@ -106,6 +106,7 @@ def test_feast_pods_run_restricted(kind):
     if kind == "Deployment":
         assert container["readinessProbe"]["httpGet"]["path"] == "/health"
         assert container["command"][:4] == ["feast", "-c", "/feature_repo", "serve"]
+        assert container["command"][-2:] == ["--max-requests", "0"]  # no periodic restarts
     else:
         assert (
             "materialize-incremental --views chargeback__card_activity" in (container["command"][2])

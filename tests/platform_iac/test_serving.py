@@ -124,15 +124,23 @@ def test_an_endpoint_with_a_feature_service_gets_the_feature_transformer(prod):
     assert lookup == FeatureLookup(
         "http://feature-server.team-chargeback.svc.cluster.local",
         "chargeback__chargeback_v1",
-        ("card_age_days", "credit_limit", "tx_count_7d", "amount_sum_7d", "chargeback_rate_90d"),
+        (
+            "card_age_days",
+            "credit_limit",
+            "tx_count_7d",
+            "amount_sum_7d",
+            "chargeback_rate_90d",
+            "amount_share_7d",
+        ),
         {
             "card_age_days": "int64",
             "credit_limit": "float64",
             "tx_count_7d": "int64",
             "amount_sum_7d": "float64",
             "chargeback_rate_90d": "float64",
+            "amount_share_7d": "float64",
         },
-        ("card_id",),
+        ("card_id", "amount"),  # the join key, and the on-demand view's request value
     )
     others = [r for r in of_type(prod, ISVC) if r.name != "team-chargeback/chargeback-scorer"]
     assert all("transformer" not in r.inputs["spec"] for r in others)

@@ -556,7 +556,7 @@ class LocalDeploy:
             "feature_server": url,
             "feature_service": service.feast_name,
             "features": service.columns(),
-            "join_keys": service.join_keys,
+            "join_keys": service.inputs(),  # join keys and the on-demand views' request values
         }
 
     def no_version_reason(self, endpoint: Endpoint) -> str:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from compiler.cache import REPO
 from compiler.deploy.local import processes
 from compiler.deploy.local.ports import HOST
+from compiler.features.online import V2_DATATYPES
 from compiler.features.repo import REPO_DIR
 from compiler.ir import PlatformIR
 
@@ -458,13 +459,14 @@ def entity_request(
     ir: PlatformIR, endpoint: Endpoint, version: ModelVersionRecord
 ) -> dict[str, Any] | None:
     """A V2 request for an endpoint with a feature service: one entity, keys only (the first
-    key of the first view's source file)."""
+    key of the first view's source file), and an example of each request value its on-demand
+    views take (1 for numbers, "x" for strings)."""
     service = endpoint.feature_service
     if service is None:
         return None
     import pyarrow.parquet as pq
 
-    first = service.features[0]
+    first = next(f for f in service.features if f.view_name in ir.teams[f.view_team].feature_views)
     team = ir.teams[first.view_team]
     view = team.feature_views[first.view_name]
     source = next(s for s in team.sources.values() if s.feast_name == view.source)
@@ -478,6 +480,15 @@ def entity_request(
                 "data": keys.column(key).to_pylist(),
             }
             for key, kind in service.join_keys.items()
+        ]
+        + [
+            {
+                "name": name,
+                "shape": [1],
+                "datatype": V2_DATATYPES[kind],
+                "data": ["x"] if kind == "string" else [1],
+            }
+            for name, kind in service.request_fields.items()
         ]
     }
     if "predict_proba" in version.outputs:

@@ -3,7 +3,9 @@
 
 from datetime import timedelta
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+import pandas as pd
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
+from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64
 
 entity_chargeback__card = Entity(
@@ -63,11 +65,44 @@ view_chargeback__card_activity = FeatureView(
     tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "card-activity"},
 )
 
+request_chargeback__payment_vs_habit = RequestSource(
+    name="chargeback__payment_vs_habit__request",
+    schema=[
+        Field(name="amount", dtype=Float64),
+    ],
+)
+
+
+@on_demand_feature_view(
+    name="chargeback__payment_vs_habit",
+    sources=[view_chargeback__card_activity, request_chargeback__payment_vs_habit],
+    schema=[
+        Field(name="amount_share_7d", dtype=Float64),
+    ],
+    mode="pandas",
+    description="The payment being scored against the card's recent spending",
+    owner="chargeback",
+    tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "payment-vs-habit"},
+)
+def view_chargeback__payment_vs_habit(inputs: pd.DataFrame) -> pd.DataFrame:
+    # inputs without an online value are None: they give None, as a missing feature does
+    numbers = inputs.apply(pd.to_numeric, errors="coerce")
+    out = pd.DataFrame(index=inputs.index)
+    values = numbers.eval("amount / (amount_sum_7d + 1)")
+    out["amount_share_7d"] = (
+        values.astype("float64")
+        if values.notna().all()
+        else values.astype(object).where(values.notna(), None)
+    )
+    return out
+
+
 service_chargeback__chargeback_v1 = FeatureService(
     name="chargeback__chargeback_v1",
     features=[
         view_chargeback__card_profile[["card_age_days", "credit_limit"]],
         view_chargeback__card_activity[["tx_count_7d", "amount_sum_7d", "chargeback_rate_90d"]],
+        view_chargeback__payment_vs_habit[["amount_share_7d"]],
     ],
     description="What the chargeback model sees",
     tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "chargeback-v1"},
