@@ -118,6 +118,10 @@ class KfpSpec(SpecModel):
     """KFP API endpoint used by deploy to upload pipelines; unused by the local target."""
     version: str = "2.4.0"
     """Kubeflow Pipelines release installed on the cluster."""
+    tracking_uri: str | None = Field(default=None, pattern=r"^https?://")
+    """MLflow tracking server the steps of this environment's pipelines log to: every step
+    gets MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME (<team>/<pipeline>, the experiment
+    local deploys use). Unused by the local target, which tracks in its own registry."""
 
 
 class PlatformDefaults(SpecModel):

@@ -21,7 +21,12 @@ from kfp.dsl.python_component import PythonComponent
 
 from compiler.ir import Pipeline, PlatformIR, Step
 from compiler.kfp_backend.python_steps import python_component
-from compiler.kfp_backend.task_config import PIPELINE_LABEL, PYTHON_STEP_HOME, TEAM_LABEL
+from compiler.kfp_backend.task_config import (
+    PIPELINE_LABEL,
+    PYTHON_STEP_HOME,
+    TEAM_LABEL,
+    tracking_env,
+)
 from compiler.kfp_backend.trainjob import (
     EXECUTOR_INPUT_ENV,
     RUNTIME_CONTAINER,
@@ -107,7 +112,8 @@ def _trial_job(
     command, args = trainer_command(component)
     script = _trial_script(metric)
     labels = {TEAM_LABEL: pipeline.team, PIPELINE_LABEL: pipeline.name, "mlplat.io/step": step.name}
-    env = {**step.env, "HOME": PYTHON_STEP_HOME, EXECUTOR_INPUT_ENV: ""}
+    tracking = tracking_env(ir.platform.kfp.tracking_uri, pipeline)
+    env = {**tracking, **step.env, "HOME": PYTHON_STEP_HOME, EXECUTOR_INPUT_ENV: ""}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

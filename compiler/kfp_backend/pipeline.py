@@ -124,6 +124,7 @@ def assemble(
     def body(*args: Any) -> None:
         params = dict(zip(names, args, strict=True))
         tasks: dict[str, dsl.PipelineTask] = {}
+        tracking = ir.platform.kfp.tracking_uri if ir.target != "local" else None
         for step_name in pipeline.order:
             step = pipeline.steps[step_name]
             arguments = {
@@ -131,7 +132,7 @@ def assemble(
             }
             task = components[step_name].component(**arguments)
             runs = task_step(ir, pipeline, step)
-            configure_task(task, pipeline, runs, ir.node_pools.get(runs.node_pool))
+            configure_task(task, pipeline, runs, ir.node_pools.get(runs.node_pool), tracking)
             for upstream in step.after:
                 task.after(tasks[upstream])
             tasks[step_name] = task

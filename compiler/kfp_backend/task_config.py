@@ -87,9 +87,12 @@ def _secret_env_batches(ref: SecretRef) -> list[dict[str, str]]:
     return batches
 
 
-def apply_environment(task: dsl.PipelineTask, step: Step) -> None:
-    """Plain env vars, then secrets by name (as env vars or mounted files), never values."""
-    env = dict(step.env)
+def apply_environment(
+    task: dsl.PipelineTask, step: Step, tracking: dict[str, str] | None = None
+) -> None:
+    """Plain env vars, then secrets by name (as env vars or mounted files), never values.
+    `tracking`: the MLflow variables of the environment (a step's own env wins)."""
+    env = {**(tracking or {}), **step.env}
     if step.kind == "python":
         env.setdefault("HOME", PYTHON_STEP_HOME)
     for name, value in sorted(env.items()):
@@ -110,12 +113,27 @@ def apply_identity(task: dsl.PipelineTask, pipeline: Pipeline) -> None:
     kubernetes.add_pod_label(task, PIPELINE_LABEL, pipeline.name)
 
 
+def tracking_env(tracking_uri: str | None, pipeline: Pipeline) -> dict[str, str]:
+    """MLflow's variables for the steps of `pipeline` (none without a tracking server): runs
+    group under the experiment `<team>/<pipeline>`, as the local registry groups them."""
+    if tracking_uri is None:
+        return {}
+    return {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_EXPERIMENT_NAME": f"{pipeline.team}/{pipeline.name}",
+    }
+
+
 def configure_task(
-    task: dsl.PipelineTask, pipeline: Pipeline, step: Step, pool: NodePool | None
+    task: dsl.PipelineTask,
+    pipeline: Pipeline,
+    step: Step,
+    pool: NodePool | None,
+    tracking_uri: str | None = None,
 ) -> None:
     with kubernetes_batch.batched(task):
         apply_resources(task, step)
         apply_placement(task, step, pool)
         apply_execution(task, step)
-        apply_environment(task, step)
+        apply_environment(task, step, tracking_env(tracking_uri, pipeline))
         apply_identity(task, pipeline)

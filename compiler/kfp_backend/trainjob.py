@@ -34,6 +34,7 @@ from compiler.kfp_backend.task_config import (
     RUN_AS_GROUP,
     RUN_AS_USER,
     TEAM_LABEL,
+    tracking_env,
 )
 from schemas.types import format_cpu, format_memory
 
@@ -130,7 +131,14 @@ def trainjob_manifest(
     pod, container = pod_security()
     command, args = trainer_command(component)
     labels = {TEAM_LABEL: pipeline.team, PIPELINE_LABEL: pipeline.name, STEP_LABEL: step.name}
-    env = {**step.env, "HOME": PYTHON_STEP_HOME, BACKEND_ENV: job.backend, EXECUTOR_INPUT_ENV: ""}
+    tracking = tracking_env(ir.platform.kfp.tracking_uri, pipeline)
+    env = {
+        **tracking,
+        **step.env,
+        "HOME": PYTHON_STEP_HOME,
+        BACKEND_ENV: job.backend,
+        EXECUTOR_INPUT_ENV: "",
+    }
     pod_spec: dict[str, Any] = {
         "serviceAccountName": pipeline.service_account,
         **_placement(step, ir.node_pools.get(step.node_pool)),

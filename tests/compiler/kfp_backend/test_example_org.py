@@ -266,3 +266,29 @@ def test_compile_files_adds_pipelines_and_reports_progress(example_ir):
         "compiling pipeline search/embed-catalog (6/7)",
         "compiling pipeline search/train-search-ranker (7/7)",
     ]
+
+
+def test_cloud_steps_and_their_jobs_log_to_the_environments_tracking_server(compiled):
+    import yaml
+
+    ir, files = compiled("prod")
+    assert ir.platform.kfp.tracking_uri == "https://mlflow.prod.acme.example"
+    for pipeline in ir.pipelines():
+        loaded = load(files[package_path(pipeline)])
+        wanted = {
+            "MLFLOW_TRACKING_URI": "https://mlflow.prod.acme.example",
+            "MLFLOW_EXPERIMENT_NAME": f"{pipeline.team}/{pipeline.name}",
+        }
+        for name in pipeline.steps:
+            env = {e["name"]: e["value"] for e in loaded.containers[name].get("env", [])}
+            assert {k: env.get(k) for k in wanted} == wanted, (pipeline.name, name)
+    job = yaml.safe_load(files["pipelines/forecast/train-forecaster.train.trainjob.yaml"])
+    node_env = job["spec"]["trainer"]["env"]  # every node of the TrainJob runs the trainer
+    assert {"name": "MLFLOW_EXPERIMENT_NAME", "value": "forecast/train-forecaster"} in node_env
+    sweep = yaml.safe_load(files["pipelines/forecast/tune-forecaster.experiment.yaml"])
+    (trial,) = sweep["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "MLFLOW_TRACKING_URI", "value": "https://mlflow.prod.acme.example"} in trial[
+        "env"
+    ]
+    _, local = compiled("local")
+    assert "MLFLOW_TRACKING_URI" not in local["pipelines/fraud/train-fraud-model.yaml"]
