@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from compiler.ir import Endpoint, NodePool, PlatformIR
-from compiler.plan.training_cost import training_lines
+from compiler.plan.training_cost import node_share, training_lines
 from schemas.catalog import HOURS_PER_MONTH
 
 EKS_CONTROL_PLANE_HOURLY = Decimal("0.10")
@@ -58,14 +58,7 @@ def node_monthly(pool: NodePool) -> Decimal:
 
 def endpoint_share(endpoint: Endpoint, pool: NodePool) -> Decimal:
     """The fraction of one node a replica takes: its largest share of CPU, memory or GPUs."""
-    res = endpoint.resources
-    shares = [
-        Decimal(res.cpu) / Decimal(pool.vcpu_per_node * 1000),
-        Decimal(res.memory) / Decimal(pool.memory_gib_per_node * 2**30),
-    ]
-    if res.gpu and pool.gpus_per_node:
-        shares.append(Decimal(res.gpu) / Decimal(pool.gpus_per_node))
-    return min(max(shares), Decimal(1))
+    return node_share(endpoint.resources, pool)
 
 
 def estimate(ir: PlatformIR) -> CostEstimate:

@@ -12,16 +12,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from compiler.ir import NodePool, PlatformIR, Step
+from compiler.ir import NodePool, PlatformIR, ResolvedResources, Step
 from schemas.types import format_duration
 
 if TYPE_CHECKING:
     from compiler.plan.cost import CostLine
 
 
-def _share(step: Step, pool: NodePool) -> Decimal:
-    """The fraction of one node a single pod of the step takes (CPU, memory or GPUs)."""
-    res = step.resources
+def node_share(res: ResolvedResources, pool: NodePool) -> Decimal:
+    """The fraction of one node a pod with these requests takes: its largest share of CPU,
+    memory or GPUs (a step's pod, an endpoint's replica)."""
     shares = [
         Decimal(res.cpu) / Decimal(pool.vcpu_per_node * 1000),
         Decimal(res.memory) / Decimal(pool.memory_gib_per_node * 2**30),
@@ -37,7 +37,7 @@ def run_cost(step: Step, pool: NodePool, workers: int | None = None) -> Decimal:
     if step.distributed is not None:
         count = workers if workers is not None else step.distributed.max_workers
         return Decimal(count) * pool.hourly_usd_per_node * hours
-    return _share(step, pool) * pool.hourly_usd_per_node * hours
+    return node_share(step.resources, pool) * pool.hourly_usd_per_node * hours
 
 
 def training_lines(ir: PlatformIR) -> list[CostLine]:
