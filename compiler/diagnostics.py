@@ -72,6 +72,7 @@ CODES: dict[str, str] = {
     "E314": "on-demand view reads something that is not a feature view of its team",
     "E315": "on-demand feature expression is not arithmetic over its inputs",
     "E316": "on-demand feature expression reads an unknown input",
+    "E317": "source written by a step output that is not a Dataset of the team",
     "E320": "invalid elastic bounds of a distributed step",
     "E321": "distributed job does not fit its node pool",
     "E322": "nccl backend without GPUs",

@@ -44,7 +44,9 @@ class FeatureSource(IRModel):
     feast_name: str
     description: str
     path: str
-    """The Parquet file in the repository."""
+    """The Parquet or CSV file in the repository ("" for a source a step writes)."""
+    written_by: tuple[str, str, str] | None = None
+    """(pipeline, step, output) whose Dataset each successful run publishes as the rows."""
     uri: str
     """Where the store reads it: `sources/<team>/<file>` in the local repo, S3 in the cloud."""
     timestamp_field: str

@@ -373,6 +373,8 @@ def _link_pipeline(
         steps, order = link_features.add_join_steps(
             team, tspec, spec, steps, order, store, feature_store_yaml(store)
         )
+    if store is not None:
+        steps, order = link_features.add_publish_steps(team, tspec, name, steps, order, store)
     return Pipeline.trusted(
         name=name,
         team=team,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compiler.cache import REPO
 from compiler.compose import TEAMS_DIR
@@ -35,7 +35,7 @@ from compiler.ir_features import (
 )
 from compiler.link_on_demand import link_on_demand
 from compiler.yaml_source import Path_
-from schemas.features import FeatureSelection, FeatureViewSpec
+from schemas.features import FeatureSelection, FeatureViewSpec, SourceOutputSpec
 from schemas.pipeline import PipelineSpec, StepSpec
 from schemas.team import TeamSpec
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from schemas.platform import RootSpec
 
 JOIN_FUNCTION = "compiler.features.join:training_frame"
+PUBLISH_FUNCTION = "compiler.features.publish:publish_source"
 # Arrow type names of Parquet columns that hold each feature type.
 _ARROW_TYPES: dict[str, set[str]] = {
     "int32": {"int32", "int16", "int8"},
@@ -95,14 +96,30 @@ def store_settings(root: RootSpec, env: str, buckets: Mapping[str, str]) -> Feat
 
 @cache
 def _columns(path: str, stamp: float) -> dict[str, str] | None:
-    """Column name → Arrow type of a Parquet file (None when it cannot be read)."""
-    import pyarrow.parquet as pq
+    """Column name → Arrow type of a Parquet or CSV file (None when it cannot be read)."""
+    import pyarrow as pa
 
     try:
-        schema = pq.read_schema(path)
-    except (OSError, ValueError):
+        schema = read_source_table(path).schema if path.endswith(".csv") else None
+        if schema is None:
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(path)
+    except (OSError, ValueError, pa.ArrowException):
         return None
     return {field.name: str(field.type) for field in schema}
+
+
+def read_source_table(path: str) -> Any:
+    """A source file as an Arrow table: Parquet, or CSV with Arrow's type inference (ISO
+    times become timestamps), which is what the store gets from it, as Parquet."""
+    if path.endswith(".csv"):
+        from pyarrow import csv
+
+        return csv.read_csv(path)
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path)
 
 
 def source_columns(path: str) -> dict[str, str] | None:
@@ -140,26 +157,35 @@ def link_team_features(
     sources: dict[str, FeatureSource] = {}
     columns: dict[str, dict[str, str] | None] = {}
     for name, spec in tspec.sources.items():
-        found = source_columns(spec.path)
-        if found is None:
-            ln.err(
-                "E309",
-                f"source '{name}' of team '{team}' reads '{spec.path}', which is not a readable "
-                "Parquet file",
-                (*base, "sources", name, "path"),
-                "give the path of a Parquet file relative to the repository root",
-            )
-        columns[name] = found
-        file_name = Path(spec.path).name
+        written: tuple[str, str, str] | None = None
+        if spec.path is not None:
+            found = source_columns(spec.path)
+            if found is None:
+                ln.err(
+                    "E309",
+                    f"source '{name}' of team '{team}' reads '{spec.path}', which is not a "
+                    "readable Parquet or CSV file",
+                    (*base, "sources", name, "path"),
+                    "give the path of a Parquet or CSV file relative to the repository root",
+                )
+            columns[name] = found
+            file_name = source_file(name, spec.path)
+        else:
+            assert spec.written_by is not None  # the schema wants one of the two
+            if not _written_by_ok(ln, team, tspec, name, spec.written_by):
+                continue
+            out = spec.written_by
+            written = (out.pipeline, out.step, out.output)
+            columns[name] = None  # known once a run writes it: Feast checks when it loads
+            file_name = source_file(name, None)
         sources[name] = FeatureSource(
             name=name,
             team=team,
             feast_name=feast_name(team, name),
             description=spec.description,
-            path=spec.path,
-            uri=f"{store.offline_root}/{team}/features/{file_name}"
-            if store.provider == "aws"
-            else f"{store.offline_root}/{team}/{file_name}",
+            path=spec.path or "",
+            written_by=written,
+            uri=source_uri(store, team, file_name),
             timestamp_field=spec.timestamp_field,
             created_timestamp_field=spec.created_timestamp_field,
         )
@@ -337,6 +363,114 @@ def _select_on_demand(
     return ok
 
 
+def source_file(name: str, path: str | None) -> str:
+    """The Parquet file name of a source in the store (a CSV file is converted)."""
+    return Path(path).with_suffix(".parquet").name if path else f"{name}.parquet"
+
+
+def source_uri(store: FeatureStore, team: str, file_name: str) -> str:
+    """Where the store reads a source: its repository's `sources/<team>/` locally, the
+    datasets bucket's `<team>/features/` in the cloud."""
+    if store.provider == "aws":
+        return f"{store.offline_root}/{team}/features/{file_name}"
+    return f"{store.offline_root}/{team}/{file_name}"
+
+
+def add_publish_steps(
+    team: str,
+    tspec: TeamSpec,
+    pipeline: str,
+    steps: dict[str, Step],
+    order: list[str],
+    store: FeatureStore,
+) -> tuple[dict[str, Step], list[str]]:
+    """Steps and order with a step right after each step that writes a source of the team,
+    publishing its Dataset where the store reads the source (compiler/features/publish.py)."""
+    from compiler.ir import Step, StepInput
+    from schemas.pipeline import PythonStep, RetrySpec
+
+    new_steps, new_order = dict(steps), list(order)
+    for name, spec in sorted(tspec.sources.items()):
+        out = spec.written_by
+        if out is None or out.pipeline != pipeline or out.step not in steps:
+            continue
+        writer = steps[out.step]
+        packages = [] if store.provider == "local" else ["pyarrow==25.0.1"]
+        step = Step.trusted(
+            name=f"{out.step}-publish-{name}",
+            description=f"Publish output '{out.output}' of step '{out.step}' as the rows of "
+            f"feature source '{name}'",
+            kind="python",
+            python=PythonStep(
+                function=PUBLISH_FUNCTION,
+                packages=packages,
+                base_image=writer.python.base_image if writer.python else None,
+            ),
+            container=None,
+            inputs={
+                "data": StepInput.trusted(
+                    source="step", type="Dataset", step=out.step, output=out.output
+                ),
+                "uri": StepInput.trusted(
+                    source="value",
+                    type="str",
+                    value=source_uri(store, team, source_file(name, None)),
+                ),
+            },
+            outputs={},
+            after=(),
+            depends_on=(out.step,),
+            resources=writer.resources,
+            node_pool=writer.node_pool,
+            retry=RetrySpec(),
+            caching=False,
+            timeout_seconds=writer.timeout_seconds,
+            env={},
+            secrets=(),
+        )
+        new_steps[step.name] = step
+        new_order.insert(new_order.index(out.step) + 1, step.name)
+    return new_steps, new_order
+
+
+def _written_by_ok(
+    ln: _Linker, team: str, tspec: TeamSpec, name: str, out: SourceOutputSpec
+) -> bool:
+    """Whether `written_by` names a Dataset output of a step of the team (E317 if not)."""
+    at = (TEAMS_DIR, team, "sources", name, "written_by")
+    pipeline = tspec.pipelines.get(out.pipeline)
+    if pipeline is None:
+        ln.err(
+            "E317",
+            f"source '{name}' is written by pipeline '{out.pipeline}', which team '{team}' does "
+            "not have",
+            (*at, "pipeline"),
+            did_you_mean(out.pipeline, tspec.pipelines),
+        )
+        return False
+    step = pipeline.steps.get(out.step)
+    if step is None:
+        ln.err(
+            "E317",
+            f"source '{name}' is written by step '{out.step}', which pipeline '{out.pipeline}' "
+            "does not have",
+            (*at, "step"),
+            did_you_mean(out.step, pipeline.steps),
+        )
+        return False
+    kind = step.outputs.get(out.output)
+    if kind != "Dataset":
+        ln.err(
+            "E317",
+            f"source '{name}' is written by output '{out.output}' of step '{out.step}', which "
+            + ("is a " + str(kind) + ", not a Dataset" if kind else "the step does not have"),
+            (*at, "output"),
+            did_you_mean(out.output, step.outputs) if kind is None else None,
+        )
+        return False
+    return True
+
+
 def _link_view(
     ln: _Linker,
     team: str,
@@ -361,7 +495,9 @@ def _link_view(
         )
         ok = False
     source = sources.get(spec.source)
-    if source is None:
+    if source is None and spec.source in tspec.sources:
+        ok = False  # declared, but it did not link: its own diagnostics say why
+    elif source is None:
         ln.err(
             "E301",
             f"feature view '{name}' reads source '{spec.source}', which team '{team}' does not "

@@ -21,7 +21,7 @@ from pathlib import Path
 COMPONENTS = "components"
 """The top-level package that holds every team's step code."""
 
-PLATFORM_STEP_MODULES = frozenset({"compiler.features.join"})
+PLATFORM_STEP_MODULES = frozenset({"compiler.features.join", "compiler.features.publish"})
 """Modules of mlplat itself whose functions run in steps that linking adds (a training
 frame's join): read from mlplat's own folder, never from the code root; a team spec that
 names one is still refused (link stage)."""

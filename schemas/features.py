@@ -6,9 +6,10 @@ pipeline step (a point-in-time join), feed its endpoints online and appear in th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from schemas.types import Duration, Identifier, Name, SpecModel
 
@@ -25,17 +26,45 @@ class EntitySpec(SpecModel):
     value_type: Literal["int64", "string"] = "int64"
 
 
+class SourceOutputSpec(SpecModel):
+    """The Dataset output of a pipeline step that writes a source's rows (Parquet)."""
+
+    pipeline: Name
+    step: Name
+    output: Identifier
+
+
 class SourceSpec(SpecModel):
-    """A batch source of feature rows: a Parquet file in this repository (local, and the
-    copy the platform keeps in its datasets bucket in the cloud)."""
+    """A batch source of feature rows: a Parquet or CSV file in this repository, or the
+    Dataset a step of one of the team's pipelines writes (`written_by`)."""
 
     description: str = ""
-    path: str = Field(pattern=r"^[A-Za-z0-9_][\w./-]*\.parquet$")
-    """Parquet file relative to the repository root, e.g. components/team/data/rows.parquet."""
+    path: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][\w./-]*\.(parquet|csv)$")
+    """Parquet or CSV file relative to the repository root, e.g.
+    components/team/data/rows.parquet (CSV is converted to Parquet for the store)."""
+    written_by: SourceOutputSpec | None = None
+    """Each successful run of that step publishes its Dataset as the source's rows (the store
+    copies them: locally into its repository, in the cloud to the datasets bucket); the
+    views reading it are materialized after the run."""
     timestamp_field: Identifier = "event_timestamp"
     """When each row's values became true (the point-in-time join never looks past it)."""
     created_timestamp_field: Identifier | None = None
     """When the row was written; breaks ties between rows with the same event time."""
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> Self:
+        if (self.path is None) == (self.written_by is None):
+            raise PydanticCustomError(
+                "source_origin",
+                "a source has either path: (a file in the repository) or written_by: (a "
+                "step's Dataset), not {which}",
+                {
+                    "which": "both" if self.path else "neither",
+                    "hint": "path: components/<team>/data/rows.parquet, or written_by: "
+                    "{pipeline: ..., step: ..., output: ...}",
+                },
+            )
+        return self
 
 
 class FeatureViewSpec(SpecModel):

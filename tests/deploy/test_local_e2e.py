@@ -346,6 +346,36 @@ def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deploym
     assert "the request needs the input(s) amount" in no_amount.value.read().decode()
 
 
+def test_a_source_written_by_a_step_is_published_and_materialized(local: Deployment) -> None:
+    """Source card-chargebacks is the labels the training pipeline's first step writes: its
+    publish step puts them in the store, and the deploy materializes the view after the run;
+    online, each card has its latest label."""
+    import pandas as pd
+
+    from compiler.deploy.local.features import FeastWorker, repo_dir
+
+    first = local.outcomes[0].err
+    assert "make-labels-publish-card-chargebacks  ok" in first
+    assert "features: materialized chargeback__card_chargebacks (published by a pipeline)" in first
+    run = local.state.pipelines["chargeback/train-chargeback-model"].last_success
+    assert run is not None
+    labels = pd.read_parquet(run.outputs["make-labels"]["labels"].uri.removeprefix("file://"))
+    repo = repo_dir(local.state_dir.resolve())
+    published = pd.read_parquet(repo / "sources" / "chargeback" / "card-chargebacks.parquet")
+    assert published.equals(labels)
+    latest = labels.sort_values("event_timestamp").groupby("card_id").last()["chargeback"]
+    cards = [1000, 1001, 1002, 1003]
+    worker = FeastWorker(repo, local.state_dir / "test-worker.log")
+    worker.start()
+    try:
+        online = worker.call(
+            "online", service="chargeback__chargebacks_v1", entities={"card_id": cards}
+        )
+    finally:
+        worker.close()
+    assert online["chargeback"] == [int(latest[c]) for c in cards]
+
+
 def test_the_feature_server_answers_past_a_thousand_requests(local: Deployment) -> None:
     """Feast's server restarts its one worker every ~1,000 requests by default, dropping the
     request in flight; the local server runs without those restarts."""

@@ -37,6 +37,7 @@ def test_a_new_view_is_an_addition(configs):
     changes = feature_changes(None, ir_for("prod"))
     assert [(c.label, c.kind, c.breaking) for c in changes] == [
         ("chargeback/card-activity", "added", False),
+        ("chargeback/card-chargebacks", "added", False),
         ("chargeback/card-profile", "added", False),
         ("chargeback/payment-vs-habit", "added", False),
     ]

@@ -13,7 +13,7 @@ from tests.helpers import apply_edits
 from tests.platform_iac.planning import ir_for, of_type, one, statements
 
 TABLE = "aws:dynamodb/table:Table"
-VIEWS = ["chargeback__card_activity", "chargeback__card_profile"]
+VIEWS = ["chargeback__card_activity", "chargeback__card_chargebacks", "chargeback__card_profile"]
 
 
 def test_each_online_view_has_an_encrypted_protected_table(prod):

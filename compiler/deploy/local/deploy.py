@@ -150,6 +150,7 @@ class LocalDeploy:
             with FeatureDeploy(self, build_dir) as self.features:
                 self.features.deploy_store()
                 self.deploy_pipelines()
+                self.features.materialize_published()
             self.deploy_models()
             self.deploy_endpoints()
         finally:

@@ -33,6 +33,7 @@ from compiler.deploy.local.ports import HOST
 from compiler.features.online import V2_DATATYPES
 from compiler.features.repo import REPO_DIR
 from compiler.ir import PlatformIR
+from compiler.ir_features import FeatureSource
 
 if TYPE_CHECKING:
     from compiler.deploy.local.deploy import LocalDeploy
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 FEAST_VENV = REPO / ".venv-feast"
 WORKER_SCRIPT = Path(__file__).resolve().parents[2] / "features" / "worker.py"
 WORKER_ENV = "MLPLAT_FEAST_WORKER"
+REPO_ENV = "MLPLAT_FEATURE_REPO"
+"""Where the publish steps of sources written by pipelines put their rows."""
 START_TIMEOUT = 120.0
 CALL_TIMEOUT = 600.0
 
@@ -159,17 +162,38 @@ def _digest(*parts: Any) -> str:
     return h.hexdigest()
 
 
-def view_hashes(ir: PlatformIR) -> dict[str, str]:
+def source_bytes(source: FeatureSource, repo: Path) -> bytes | None:
+    """The rows of a source as the store reads them (Parquet): the repository's file (CSV
+    converted), or what the last run of its writing step published; None before that."""
+    if source.written_by is not None:
+        published = repo / source.uri
+        return published.read_bytes() if published.is_file() else None
+    if source.path.endswith(".csv"):
+        import io
+
+        import pyarrow.parquet as pq
+
+        from compiler.link_features import read_source_table
+
+        buffer = io.BytesIO()
+        pq.write_table(read_source_table(str(REPO / source.path)), buffer)
+        return buffer.getvalue()
+    return (REPO / source.path).read_bytes()
+
+
+def view_hashes(ir: PlatformIR, repo: Path) -> dict[str, str | None]:
     """Feast view name → hash of what its online values depend on: its definition, its
-    entity and the bytes of its source file."""
-    hashes = {}
+    entity and the bytes of its source file; None while a step has not written its source."""
+    hashes: dict[str, str | None] = {}
     for team in ir.teams.values():
         sources = {s.feast_name: s for s in team.sources.values()}
         for view in team.feature_views.values():
             source = sources[view.source]
-            data = (REPO / source.path).read_bytes()
-            hashes[view.feast_name] = _digest(
-                view.model_dump(mode="json"), source.model_dump(mode="json"), data
+            data = source_bytes(source, repo)
+            hashes[view.feast_name] = (
+                None
+                if data is None
+                else _digest(view.model_dump(mode="json"), source.model_dump(mode="json"), data)
             )
     return dict(sorted(hashes.items()))
 
@@ -180,16 +204,23 @@ def sync_repo(ir: PlatformIR, compiled: Path, target: Path) -> str:
     wanted: dict[str, bytes] = {
         p.name: p.read_bytes() for p in sorted(compiled.iterdir()) if p.is_file()
     }
+    published: set[str] = set()  # written by pipeline steps: kept as they are
     for team in ir.teams.values():
         for source in team.sources.values():
-            wanted[source.uri] = (REPO / source.path).read_bytes()
+            if source.written_by is not None:
+                published.add(source.uri)
+            else:
+                data = source_bytes(source, target)
+                assert data is not None
+                wanted[source.uri] = data
     for existing in target.glob("*.py"):
         if existing.name not in wanted:
             existing.unlink()
     sources = target / "sources"
     if sources.exists():
         for existing in sorted(sources.rglob("*")):
-            if existing.is_file() and existing.relative_to(target).as_posix() not in wanted:
+            rel = existing.relative_to(target).as_posix()
+            if existing.is_file() and rel not in wanted and rel not in published:
                 existing.unlink()
     for rel, data in wanted.items():
         path = target / rel
@@ -283,7 +314,7 @@ class FeatureDeploy:
         self.repo = repo_dir(self.root)
         self.worker: FeastWorker | None = None
         self.failed = False
-        self._saved_env: str | None = None
+        self._saved_env: dict[str, str | None] = {}
         self._url: tuple[str | None] | None = None
 
     def __enter__(self) -> FeatureDeploy:
@@ -293,10 +324,16 @@ class FeatureDeploy:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
-        if self._saved_env is None:
-            os.environ.pop(WORKER_ENV, None)
-        else:
-            os.environ[WORKER_ENV] = self._saved_env
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _set_env(self, name: str, value: str) -> None:
+        """Set a variable for the steps this deploy runs (restored when it ends)."""
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
 
     def problem(self, code: str, exc: FeatureStoreError, at: tuple[str, ...] = ()) -> None:
         from compiler.diagnostics import Span, error
@@ -347,9 +384,14 @@ class FeatureDeploy:
         rec = session.state.features or FeatureStoreRecord()
         try:
             repo_hash = sync_repo(ir, compiled_repo(self.build_dir, ir.environment), self.repo)
-            hashes = view_hashes(ir)
+            hashes = view_hashes(ir, self.repo)
             online = {v.feast_name for v in ir.feature_views() if v.online}
-            changed = [v for v, h in hashes.items() if rec.views.get(v) != h and v in online]
+            changed = [
+                v
+                for v, h in hashes.items()
+                if h is not None and rec.views.get(v) != h and v in online
+            ]
+            self._set_env(REPO_ENV, str(self.repo))  # for the steps that publish sources
             apply = rec.repo_hash != repo_hash
             joins = self._joins_will_run()
             if not (apply or changed or joins):
@@ -372,12 +414,52 @@ class FeatureDeploy:
                     f"features: materialized {names} in {time.monotonic() - started:.1f}s"
                 )
                 session.changes.append(f"materialized {names}")
-            rec.views = dict(hashes)  # every view is now materialized from what it is
+            # every view is now materialized from what it is, but those whose source a step
+            # has yet to write (materialized after the pipeline that writes it)
+            rec.views = {v: h for v, h in hashes.items() if h is not None}
             session.state.features = rec
             session.save()
             if joins:
-                self._saved_env = os.environ.get(WORKER_ENV)
-                os.environ[WORKER_ENV] = str(self._worker().socket_path)
+                self._set_env(WORKER_ENV, str(self._worker().socket_path))
+        except FeatureStoreError as exc:
+            self.problem("E312", exc)
+
+    def materialize_published(self) -> None:
+        """After the pipelines: materialize the views whose source a step published anew."""
+        from compiler.deploy.local.state import FeatureStoreRecord
+
+        session, ir = self.session, self.session.ir
+        rec = session.state.features
+        if ir.feature_store is None or rec is None or self.failed:
+            return
+        written = {
+            s.feast_name for t in ir.teams.values() for s in t.sources.values() if s.written_by
+        }
+        if not written:
+            return
+        try:
+            hashes = view_hashes(ir, self.repo)
+            changed = [
+                v.feast_name
+                for v in ir.feature_views()
+                if v.online
+                and v.source in written
+                and hashes[v.feast_name] is not None
+                and rec.views.get(v.feast_name) != hashes[v.feast_name]
+            ]
+            if not changed:
+                return
+            started = time.monotonic()
+            self._worker().call("materialize", views=changed)
+            names = ", ".join(changed)
+            session.out.step(
+                f"features: materialized {names} (published by a pipeline) in "
+                f"{time.monotonic() - started:.1f}s"
+            )
+            session.changes.append(f"materialized {names}")
+            rec.views = {**rec.views, **{v: h for v in changed if (h := hashes[v])}}
+            session.state.features = FeatureStoreRecord.model_validate(rec.model_dump())
+            session.save()
         except FeatureStoreError as exc:
             self.problem("E312", exc)
 
@@ -466,18 +548,28 @@ def entity_request(
         return None
     import pyarrow.parquet as pq
 
-    first = next(f for f in service.features if f.view_name in ir.teams[f.view_team].feature_views)
-    team = ir.teams[first.view_team]
-    view = team.feature_views[first.view_name]
-    source = next(s for s in team.sources.values() if s.feast_name == view.source)
-    keys = pq.read_table(REPO / source.path, columns=list(service.join_keys)).slice(0, 1)
+    def shipped(view_team: str, view_name: str) -> FeatureSource | None:
+        team = ir.teams[view_team]
+        view = team.feature_views.get(view_name)
+        found = [s for s in team.sources.values() if view and s.feast_name == view.source]
+        return found[0] if found and found[0].path.endswith(".parquet") else None
+
+    sources = (shipped(f.view_team, f.view_name) for f in service.features)
+    source = next((s for s in sources if s is not None), None)
+    keys = (
+        pq.read_table(REPO / source.path, columns=list(service.join_keys)).slice(0, 1)
+        if source is not None
+        else None
+    )
     request: dict[str, Any] = {
         "inputs": [
             {
                 "name": key,
                 "shape": [1],
                 "datatype": "INT64" if kind == "int64" else "BYTES",
-                "data": keys.column(key).to_pylist(),
+                "data": keys.column(key).to_pylist()
+                if keys is not None
+                else (["x"] if kind == "string" else [1]),
             }
             for key, kind in service.join_keys.items()
         ]

@@ -32,6 +32,14 @@ source_chargeback__card_activity = FileSource(
     tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "card-activity"},
 )
 
+source_chargeback__card_chargebacks = FileSource(
+    name="chargeback__card_chargebacks",
+    path="s3://acme-prod-datasets/chargeback/features/card-chargebacks.parquet",
+    timestamp_field="event_timestamp",
+    description="",
+    tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "card-chargebacks"},
+)
+
 view_chargeback__card_profile = FeatureView(
     name="chargeback__card_profile",
     entities=[entity_chargeback__card],
@@ -63,6 +71,21 @@ view_chargeback__card_activity = FeatureView(
     description="Rolling activity of the card, one snapshot a day",
     owner="chargeback",
     tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "card-activity"},
+)
+
+view_chargeback__card_chargebacks = FeatureView(
+    name="chargeback__card_chargebacks",
+    entities=[entity_chargeback__card],
+    ttl=timedelta(seconds=2592000),
+    schema=[
+        Field(name="card_id", dtype=Int64),
+        Field(name="chargeback", dtype=Int64),
+    ],
+    online=True,
+    source=source_chargeback__card_chargebacks,
+    description="",
+    owner="chargeback",
+    tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "card-chargebacks"},
 )
 
 request_chargeback__payment_vs_habit = RequestSource(
@@ -106,4 +129,13 @@ service_chargeback__chargeback_v1 = FeatureService(
     ],
     description="What the chargeback model sees",
     tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "chargeback-v1"},
+)
+
+service_chargeback__chargebacks_v1 = FeatureService(
+    name="chargeback__chargebacks_v1",
+    features=[
+        view_chargeback__card_chargebacks[["chargeback"]],
+    ],
+    description="A card's last known chargeback (for reviewers)",
+    tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "chargebacks-v1"},
 )
