@@ -160,7 +160,18 @@ def link_team_features(
         written: tuple[str, str, str] | None = None
         if spec.path is not None:
             found = source_columns(spec.path)
-            if found is None:
+            if spec.path.endswith(".csv") and store.provider == "aws":
+                ln.err(
+                    "E309",
+                    f"source '{name}' of team '{team}' is a CSV file, which only the local "
+                    "store reads (converted); the cloud store reads Parquet from the datasets "
+                    "bucket",
+                    (*base, "sources", name, "path"),
+                    "save it as Parquet (pandas: read_csv(...).to_parquet(...)), or have a "
+                    "step write it (written_by:)",
+                )
+                found = None
+            elif found is None:
                 ln.err(
                     "E309",
                     f"source '{name}' of team '{team}' reads '{spec.path}', which is not a "

@@ -16,13 +16,14 @@ sources, a feature server per team that serves features, and scheduled materiali
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from compiler.cache import REPO
 from compiler.ir import PlatformIR, Team
 from compiler.ir_features import FeatureStore, feature_store_yaml
 from platform_iac.kube import Manifest, object_meta, register_object
@@ -284,6 +285,8 @@ class FeatureStoreArgs:
     roles: Mapping[str, pulumi.Resource]
     tags: Mapping[str, str]
     kube: pulumi.ProviderResource
+    buckets: Sequence[pulumi.Resource] = ()
+    """The data buckets: the repository's source files are uploaded after them."""
 
 
 class FeatureStoreStack(pulumi.ComponentResource):
@@ -311,6 +314,22 @@ class FeatureStoreStack(pulumi.ComponentResource):
                 tags={**args.tags, TEAM_LABEL: view.team, "mlplat.io/feature-view": view.name},
                 opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
             )
+        self.source_files: dict[str, aws.s3.BucketObjectv2] = {}
+        for team in ir.teams.values():
+            for source in sorted(team.sources.values(), key=lambda s: s.feast_name):
+                if source.written_by is not None:
+                    continue  # its publish step writes it after each run of the writer
+                bucket, key = _s3(source.uri)
+                self.source_files[source.feast_name] = aws.s3.BucketObjectv2(
+                    f"{source.feast_name}-rows",
+                    bucket=bucket,
+                    key=key,
+                    source=pulumi.FileAsset(str(REPO / source.path)),
+                    server_side_encryption="aws:kms",
+                    kms_key_id=args.kms_key_arn,
+                    tags={**args.tags, TEAM_LABEL: team.name, "mlplat.io/source": source.name},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.buckets)),
+                )
         for team_name, team in sorted(ir.teams.items()):
             policy = pulumi.Output.all(args.account_id, args.kms_key_arn).apply(
                 _policy_of(ir, team)

@@ -207,6 +207,7 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
                 roles=identity,
                 tags=tags,
                 kube=kube,
+                buckets=list(storage.buckets.values()),
             ),
             opts=on_aws,
         )

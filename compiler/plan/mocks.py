@@ -67,8 +67,27 @@ def _hex(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("::".join(parts).encode()).hexdigest()[:length]
 
 
+def _file_asset(asset: Any) -> dict[str, str]:
+    """A file to upload, as the plan shows it: its path (relative to the repository, so the
+    plan is the same on every machine) and the SHA-256 of its bytes (a new file is a change)."""
+    import hashlib
+    from pathlib import Path
+
+    from compiler.cache import REPO
+
+    path = Path(asset.path)
+    shown = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.as_posix()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    return {"file": shown, "sha256": digest}
+
+
 def normalise(value: Any) -> Any:
-    """Pulumi hands numbers over as floats: whole ones become ints again, for YAML and diffs."""
+    """Pulumi hands numbers over as floats: whole ones become ints again, for YAML and diffs;
+    a file asset becomes its path and content hash."""
+    from pulumi import FileAsset
+
+    if isinstance(value, FileAsset):
+        return _file_asset(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):

@@ -5,6 +5,7 @@ the publish step writes where the store reads it."""
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -75,3 +76,35 @@ def test_publishing_locally_needs_the_deploys_repository(tmp_path: Path, monkeyp
     pd.DataFrame({"a": [1]}).to_parquet(written)
     with pytest.raises(RuntimeError, match="MLPLAT_FEATURE_REPO is not set"):
         publish_source(SimpleNamespace(path=str(written)), "sources/t/x.parquet")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("env", "problem"), [("local", None), ("prod", "E309")])
+def test_a_csv_source_is_read_by_the_local_store_only(env, problem, configs, monkeypatch):
+    from compiler import link_features
+    from compiler.frontend import load_platform
+
+    repo = configs.parent  # a repository of its own: the example's data files and a CSV
+    shutil.copytree(link_features.REPO / "components", repo / "components")
+    (repo / "data").mkdir()
+    (repo / "data" / "notes.csv").write_text(CSV)
+    monkeypatch.setattr(link_features, "REPO", repo)
+    team = configs / "teams" / "chargeback.yaml"
+    text = team.read_text()
+    team.write_text(
+        text.replace(
+            "\nfeature_views:\n", "  card-notes: {path: data/notes.csv}\n\nfeature_views:\n"
+        )
+    )
+    result = load_platform(configs, [f"env={env}"])
+    found = [d for d in result.diagnostics if d.code == "E309"]
+    if problem is None:
+        assert result.ok and result.ir is not None, [d.render() for d in result.diagnostics]
+        assert result.ir.teams["chargeback"].sources["card-notes"].uri == (
+            "sources/chargeback/notes.parquet"
+        )
+    else:
+        (diag,) = found
+        assert diag.message == (
+            "source 'card-notes' of team 'chargeback' is a CSV file, which only the local store "
+            "reads (converted); the cloud store reads Parquet from the datasets bucket"
+        )

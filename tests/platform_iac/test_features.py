@@ -123,3 +123,23 @@ def test_the_feature_server_is_reachable_only_from_the_team(prod):
     (rule,) = policy.inputs["spec"]["ingress"]
     assert rule["from"] == [{"podSelector": {}}]  # pods of the same namespace only
     assert rule["ports"] == [{"protocol": "TCP", "port": 6566}]
+
+
+def test_the_cloud_uploads_the_repositorys_source_files(prod):
+    objects = {
+        r.name: r for r in prod.resources if r.type == "aws:s3/bucketObjectv2:BucketObjectv2"
+    }
+    assert sorted(objects) == ["chargeback__card_activity-rows", "chargeback__card_profiles-rows"]
+    activity = objects["chargeback__card_activity-rows"].inputs
+    assert activity["bucket"] == "acme-prod-datasets"
+    assert activity["key"] == "chargeback/features/card_activity.parquet"
+    assert activity["serverSideEncryption"] == "aws:kms" and activity["kmsKeyId"]
+    import hashlib
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[2] / "components/chargeback/data/card_activity.parquet"
+
+    assert activity["source"] == {
+        "file": "components/chargeback/data/card_activity.parquet",
+        "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+    }
