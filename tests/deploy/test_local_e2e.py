@@ -287,9 +287,9 @@ def test_a_failing_step_keeps_the_previous_run_and_other_teams(local: Deployment
 
 
 def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deployment) -> None:
-    """The V2 request carries card ids (and the payment amount, the request value of the
-    on-demand view) only; the answer is the registered model's prediction on the features
-    read back from the online store by Feast's SDK, the on-demand one computed by Feast."""
+    """The V2 request carries card ids only; the answer is the registered model's prediction
+    on the features read back from the online store by Feast's SDK (the on-demand one,
+    avg_amount_7d, computed by Feast from them)."""
     import joblib
     import pandas as pd
 
@@ -297,13 +297,10 @@ def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deploym
 
     rec = local.state.endpoints["chargeback/chargeback-scorer"]
     assert rec.url is not None and rec.request is not None
-    assert [i["name"] for i in rec.request["inputs"]] == ["card_id", "amount"]
-    cards, amounts = [1000, 1003, 1050, 1119], [12.5, 80.0, 250.0, 31.0]
+    assert [i["name"] for i in rec.request["inputs"]] == ["card_id"]
+    cards = [1000, 1003, 1050, 1119]
     request = {
-        "inputs": [
-            {"name": "card_id", "shape": [4], "datatype": "INT64", "data": cards},
-            {"name": "amount", "shape": [4], "datatype": "FP64", "data": amounts},
-        ],
+        "inputs": [{"name": "card_id", "shape": [4], "datatype": "INT64", "data": cards}],
         "outputs": [{"name": "predict_proba"}],
     }
     (output,) = serving.infer(rec.url, request)["outputs"]
@@ -313,9 +310,7 @@ def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deploym
     worker.start()
     try:
         online = worker.call(
-            "online",
-            service="chargeback__chargeback_v1",
-            entities={"card_id": cards, "amount": amounts},
+            "online", service="chargeback__chargeback_v1", entities={"card_id": cards}
         )
     finally:
         worker.close()
@@ -325,31 +320,34 @@ def test_an_entity_id_alone_gets_the_model_on_the_online_features(local: Deploym
         "tx_count_7d",
         "amount_sum_7d",
         "chargeback_rate_90d",
-        "amount_share_7d",
+        "avg_amount_7d",
     ]
     frame = pd.DataFrame({c: online[c] for c in columns}).astype("float64")
-    expected_share = [a / (s + 1) for a, s in zip(amounts, online["amount_sum_7d"], strict=True)]
-    assert list(frame["amount_share_7d"]) == pytest.approx(expected_share)
+    habit = [
+        s / (n + 1) for s, n in zip(online["amount_sum_7d"], online["tx_count_7d"], strict=True)
+    ]
+    assert list(frame["avg_amount_7d"]) == pytest.approx(habit)
     model = local.state.models["chargeback/chargeback-risk"].latest()
     assert model is not None and model.features == columns
     classifier = joblib.load(model.model_path)
     assert served == pytest.approx(list(classifier.predict_proba(frame)[:, 1]), abs=1e-12)
     assert len(set(served)) == len(cards)  # the features differ per card, and so do the answers
 
-    one = [{**given, "shape": [1], "data": given["data"][:1]} for given in request["inputs"]]
     with pytest.raises(urllib.error.HTTPError) as unknown:
-        serving.infer(rec.url, {"inputs": [{**one[0], "data": [7]}, one[1]]})
+        serving.infer(rec.url, {"inputs": [{**request["inputs"][0], "shape": [1], "data": [7]}]})
     assert unknown.value.code == 404
-    with pytest.raises(urllib.error.HTTPError) as no_amount:
-        serving.infer(rec.url, {"inputs": one[:1]})
-    assert no_amount.value.code == 400
-    assert "the request needs the input(s) amount" in no_amount.value.read().decode()
+    with pytest.raises(urllib.error.HTTPError) as no_key:
+        serving.infer(rec.url, {"inputs": [{**request["inputs"][0], "name": "card"}]})
+    assert no_key.value.code == 400
+    assert "the request needs the input(s) card_id" in no_key.value.read().decode()
 
 
 def test_a_source_written_by_a_step_is_published_and_materialized(local: Deployment) -> None:
     """Source card-chargebacks is the labels the training pipeline's first step writes: its
     publish step puts them in the store, and the deploy materializes the view after the run;
-    online, each card has its latest label."""
+    online, each card has its latest label. The reviewers' service also computes the payment
+    against the card's habits from the amount each request carries (an on-demand view's
+    request value)."""
     import pandas as pd
 
     from compiler.deploy.local.features import FeastWorker, repo_dir
@@ -368,12 +366,20 @@ def test_a_source_written_by_a_step_is_published_and_materialized(local: Deploym
     worker = FeastWorker(repo, local.state_dir / "test-worker.log")
     worker.start()
     try:
+        amounts = [12.5, 80.0, 250.0, 31.0]
         online = worker.call(
-            "online", service="chargeback__chargebacks_v1", entities={"card_id": cards}
+            "online",
+            service="chargeback__review_v1",
+            entities={"card_id": cards, "amount": amounts},
+        )
+        activity = worker.call(
+            "online", service="chargeback__chargeback_v1", entities={"card_id": cards}
         )
     finally:
         worker.close()
     assert online["chargeback"] == [int(latest[c]) for c in cards]
+    share = [a / (s + 1) for a, s in zip(amounts, activity["amount_sum_7d"], strict=True)]
+    assert online["amount_share_7d"] == pytest.approx(share)
 
 
 def test_the_feature_server_answers_past_a_thousand_requests(local: Deployment) -> None:
@@ -398,15 +404,15 @@ def test_the_training_frame_is_the_services_join(local: Deployment) -> None:
     frame_out = run.outputs["train-features"]["frame"]
     assert frame_out.metadata["features"] == [
         "card_age_days", "credit_limit", "tx_count_7d", "amount_sum_7d", "chargeback_rate_90d",
-        "amount_share_7d",
+        "avg_amount_7d",
     ]  # fmt: skip
     frame = pd.read_parquet(frame_out.uri.removeprefix("file://"))
     labels = pd.read_parquet(run.outputs["make-labels"]["labels"].uri.removeprefix("file://"))
     assert list(frame.columns[:4]) == ["card_id", "event_timestamp", "amount", "chargeback"]
     assert 0 < len(frame) <= len(labels) and frame["credit_limit"].notna().all()
-    # the on-demand feature of each row, computed in the join from the row's own amount
-    share = frame["amount"] / (frame["amount_sum_7d"] + 1)
-    assert list(frame["amount_share_7d"].dropna()) == pytest.approx(list(share.dropna()))
+    # the on-demand feature of each row, computed in the join from its point-in-time features
+    habit = frame["amount_sum_7d"] / (frame["tx_count_7d"] + 1)
+    assert list(frame["avg_amount_7d"].dropna()) == pytest.approx(list(habit.dropna()))
 
 
 def test_a_changed_view_is_applied_and_only_it_materialized(local: Deployment) -> None:

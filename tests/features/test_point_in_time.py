@@ -119,7 +119,7 @@ def test_the_join_never_looks_past_the_label(worker: FeastWorker, tmp_path: Path
     )
     assert result["features"] == [
         "card_age_days", "credit_limit", "tx_count_7d", "amount_sum_7d", "chargeback_rate_90d",
-        "amount_share_7d",
+        "avg_amount_7d",
     ]  # fmt: skip
     frame = pd.read_parquet(tmp_path / "frame.parquet")
     by_time = {(int(r.card_id), r.event_timestamp): r for r in frame.itertuples(index=False)}
@@ -137,25 +137,42 @@ def test_the_join_never_looks_past_the_label(worker: FeastWorker, tmp_path: Path
     assert card2 is None or pd.isna(card2.tx_count_7d)
     assert frame["card_age_days"].dropna().isin([100, 200]).all()
     assert not (frame["tx_count_7d"] == 30).any()  # the superseded version never shows
-    # the on-demand feature is computed from each row's own amount and its point-in-time
-    # features, and is missing where they are
+    # the on-demand feature is computed from each row's point-in-time features, and is
+    # missing where they are
     for row in frame.itertuples(index=False):
         if pd.isna(row.amount_sum_7d):
-            assert pd.isna(row.amount_share_7d)
+            assert pd.isna(row.avg_amount_7d)
         else:
+            assert row.avg_amount_7d == pytest.approx(row.amount_sum_7d / (row.tx_count_7d + 1))
+    # an on-demand view with a request value takes it from each entity row (its amount); the
+    # service also reads the labels' own view, whose rows a pipeline step publishes
+    labels.to_parquet(worker.repo / "sources" / "chargeback" / "card-chargebacks.parquet")
+    review = worker.call(
+        "historical",
+        service="chargeback__review_v1",
+        entities=str(tmp_path / "labels.parquet"),
+        out=str(tmp_path / "review.parquet"),
+    )
+    assert "amount_share_7d" in review["features"]
+    joined = pd.read_parquet(tmp_path / "review.parquet").merge(
+        frame[["card_id", "event_timestamp", "amount_sum_7d"]], on=["card_id", "event_timestamp"]
+    )
+    for row in joined.itertuples(index=False):
+        if not pd.isna(row.amount_sum_7d):
             assert row.amount_share_7d == pytest.approx(row.amount / (row.amount_sum_7d + 1))
 
 
 def test_materialize_keeps_the_newest_value_online(worker: FeastWorker) -> None:
     worker.call("materialize", views=["chargeback__card_activity", "chargeback__card_profile"])
     online = worker.call(
-        "online",
-        service="chargeback__chargeback_v1",
-        entities={"card_id": [1, 2, 3], "amount": [10.0, 10.0, 10.0]},
+        "online", service="chargeback__chargeback_v1", entities={"card_id": [1, 2, 3]}
     )
     assert online["tx_count_7d"] == [5, 9, None]
     assert online["credit_limit"] == [1000.0, 2000.0, None]
-    assert online["amount_share_7d"][:2] == pytest.approx(
-        [10.0 / (s + 1) for s in online["amount_sum_7d"][:2]]
+    assert online["avg_amount_7d"][:2] == pytest.approx(
+        [
+            s / (n + 1)
+            for s, n in zip(online["amount_sum_7d"][:2], online["tx_count_7d"][:2], strict=True)
+        ]
     )
-    assert online["amount_share_7d"][2] is None  # no activity online for card 3
+    assert online["avg_amount_7d"][2] is None  # no activity online for card 3

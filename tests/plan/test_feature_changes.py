@@ -38,6 +38,7 @@ def test_a_new_view_is_an_addition(configs):
     assert [(c.label, c.kind, c.breaking) for c in changes] == [
         ("chargeback/card-activity", "added", False),
         ("chargeback/card-chargebacks", "added", False),
+        ("chargeback/card-habits", "added", False),
         ("chargeback/card-profile", "added", False),
         ("chargeback/payment-vs-habit", "added", False),
     ]
@@ -88,12 +89,12 @@ def test_changes_json_lists_them_and_counts_the_breaking_one(prod):
 
 
 def test_an_on_demand_feature_computed_another_way_breaks_the_endpoint():
-    other = 'teams.chargeback.on_demand.payment-vs-habit.features.amount_share_7d.expression="amount / (amount_sum_7d + 2)"'
+    other = 'teams.chargeback.on_demand.card-habits.features.avg_amount_7d.expression="amount_sum_7d / (tx_count_7d + 2)"'
     (change,) = feature_changes(ir_for("prod"), ir_for("prod", (other,)))
     assert (change.label, change.kind, change.breaking) == (
-        "chargeback/payment-vs-habit",
+        "chargeback/card-habits",
         "changed",
         True,
     )
-    assert change.details == ("feature `amount_share_7d` computed by another expression",)
+    assert change.details == ("feature `avg_amount_7d` computed by another expression",)
     assert change.endpoints == ("chargeback/chargeback-scorer",)

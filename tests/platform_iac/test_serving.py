@@ -130,7 +130,7 @@ def test_an_endpoint_with_a_feature_service_gets_the_feature_transformer(prod):
             "tx_count_7d",
             "amount_sum_7d",
             "chargeback_rate_90d",
-            "amount_share_7d",
+            "avg_amount_7d",
         ),
         {
             "card_age_days": "int64",
@@ -138,9 +138,9 @@ def test_an_endpoint_with_a_feature_service_gets_the_feature_transformer(prod):
             "tx_count_7d": "int64",
             "amount_sum_7d": "float64",
             "chargeback_rate_90d": "float64",
-            "amount_share_7d": "float64",
+            "avg_amount_7d": "float64",
         },
-        ("card_id", "amount"),  # the join key, and the on-demand view's request value
+        ("card_id",),
     )
     others = [r for r in of_type(prod, ISVC) if r.name != "team-chargeback/chargeback-scorer"]
     assert all("transformer" not in r.inputs["spec"] for r in others)

@@ -120,22 +120,48 @@ def view_chargeback__payment_vs_habit(inputs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+
+@on_demand_feature_view(
+    name="chargeback__card_habits",
+    sources=[view_chargeback__card_activity],
+    schema=[
+        Field(name="avg_amount_7d", dtype=Float64),
+    ],
+    mode="pandas",
+    description="",
+    owner="chargeback",
+    tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "card-habits"},
+)
+def view_chargeback__card_habits(inputs: pd.DataFrame) -> pd.DataFrame:
+    # inputs without an online value are None: they give None, as a missing feature does
+    numbers = inputs.apply(pd.to_numeric, errors="coerce")
+    out = pd.DataFrame(index=inputs.index)
+    values = numbers.eval("amount_sum_7d / (tx_count_7d + 1)")
+    out["avg_amount_7d"] = (
+        values.astype("float64")
+        if values.notna().all()
+        else values.astype(object).where(values.notna(), None)
+    )
+    return out
+
+
 service_chargeback__chargeback_v1 = FeatureService(
     name="chargeback__chargeback_v1",
     features=[
         view_chargeback__card_profile[["card_age_days", "credit_limit"]],
         view_chargeback__card_activity[["tx_count_7d", "amount_sum_7d", "chargeback_rate_90d"]],
-        view_chargeback__payment_vs_habit[["amount_share_7d"]],
+        view_chargeback__card_habits[["avg_amount_7d"]],
     ],
     description="What the chargeback model sees",
     tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "chargeback-v1"},
 )
 
-service_chargeback__chargebacks_v1 = FeatureService(
-    name="chargeback__chargebacks_v1",
+service_chargeback__review_v1 = FeatureService(
+    name="chargeback__review_v1",
     features=[
         view_chargeback__card_chargebacks[["chargeback"]],
+        view_chargeback__payment_vs_habit[["amount_share_7d"]],
     ],
-    description="A card's last known chargeback (for reviewers)",
-    tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "chargebacks-v1"},
+    description="What a reviewer sees of a payment",
+    tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "review-v1"},
 )
