@@ -70,6 +70,8 @@ def expression_problem(expression: str) -> tuple[str | None, list[str]]:
             return f"uses the constant {node.value!r}; only numbers are allowed", []
         if isinstance(node, ast.Name) and node.id not in names:
             names.append(node.id)
+    if not names:
+        return "reads none of its inputs (a constant is not a feature)", []
     return None, names
 
 

@@ -2,8 +2,8 @@
 (do not edit; change the YAML and compile again)."""
 
 from datetime import timedelta
+from typing import Any
 
-import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64
@@ -102,22 +102,24 @@ request_chargeback__payment_vs_habit = RequestSource(
     schema=[
         Field(name="amount_share_7d", dtype=Float64),
     ],
-    mode="pandas",
+    mode="python",
     description="The payment being scored against the card's recent spending",
     owner="chargeback",
     tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "payment-vs-habit"},
 )
-def view_chargeback__payment_vs_habit(inputs: pd.DataFrame) -> pd.DataFrame:
-    # inputs without an online value are None: they give None, as a missing feature does
-    numbers = inputs.apply(pd.to_numeric, errors="coerce")
-    out = pd.DataFrame(index=inputs.index)
-    values = numbers.eval("amount / (amount_sum_7d + 1)")
-    out["amount_share_7d"] = (
-        values.astype("float64")
-        if values.notna().all()
-        else values.astype(object).where(values.notna(), None)
-    )
-    return out
+def view_chargeback__payment_vs_habit(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    # a row missing an input (None online, NaN in a join) gives None, as a missing feature
+
+    def amount_share_7d(amount: Any, amount_sum_7d: Any) -> Any:
+        try:
+            value = float(amount / (amount_sum_7d + 1))
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return None
+        return None if value != value else value  # NaN
+
+    return {
+        "amount_share_7d": [amount_share_7d(*row) for row in zip(inputs["amount"], inputs["amount_sum_7d"], strict=True)],
+    }
 
 
 
@@ -127,22 +129,24 @@ def view_chargeback__payment_vs_habit(inputs: pd.DataFrame) -> pd.DataFrame:
     schema=[
         Field(name="avg_amount_7d", dtype=Float64),
     ],
-    mode="pandas",
+    mode="python",
     description="",
     owner="chargeback",
     tags={"mlplat.io/team": "chargeback", "mlplat.io/name": "card-habits"},
 )
-def view_chargeback__card_habits(inputs: pd.DataFrame) -> pd.DataFrame:
-    # inputs without an online value are None: they give None, as a missing feature does
-    numbers = inputs.apply(pd.to_numeric, errors="coerce")
-    out = pd.DataFrame(index=inputs.index)
-    values = numbers.eval("amount_sum_7d / (tx_count_7d + 1)")
-    out["avg_amount_7d"] = (
-        values.astype("float64")
-        if values.notna().all()
-        else values.astype(object).where(values.notna(), None)
-    )
-    return out
+def view_chargeback__card_habits(inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    # a row missing an input (None online, NaN in a join) gives None, as a missing feature
+
+    def avg_amount_7d(amount_sum_7d: Any, tx_count_7d: Any) -> Any:
+        try:
+            value = float(amount_sum_7d / (tx_count_7d + 1))
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return None
+        return None if value != value else value  # NaN
+
+    return {
+        "avg_amount_7d": [avg_amount_7d(*row) for row in zip(inputs["amount_sum_7d"], inputs["tx_count_7d"], strict=True)],
+    }
 
 
 service_chargeback__chargeback_v1 = FeatureService(
