@@ -2,7 +2,11 @@
 
 Each team gets owners, quotas, bucket grants, 2-5 pipelines of 3-8 steps (one python
 pipeline built from the example components, the rest container DAGs, some on GPUs), a
-model per pipeline and 1-3 endpoints. Platform files (node pools sized for the quotas,
+model per pipeline and 1-3 endpoints. The lifecycle comes in as the example has it: one
+team in five declares the chargeback team's features (entities, sources, views, on-demand
+views, services, a training frame and an endpoint reading them), another one in five the
+forecast team's distributed training and sweep, and one in three monitors its tabular
+endpoint as the fraud team does. Platform files (node pools sized for the quotas,
 buckets, policies, environments) are written alongside, so the result is a complete
 `configs/` folder that `mlplat validate --configs DIR` accepts; each team's step code goes
 into `components/` beside it.
@@ -133,7 +137,57 @@ def _card() -> dict:
     }
 
 
-def team_spec(index: int, seed: int) -> dict:
+def _example(team: str) -> dict:
+    return dict(yaml.safe_load((REPO / "configs" / "teams" / f"{team}.yaml").read_text()))
+
+
+def _moved(value: object, example: str, package: str) -> object:
+    """The example team's spec with its step functions in the generated team's package."""
+    if isinstance(value, dict):
+        return {k: _moved(v, example, package) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moved(v, example, package) for v in value]
+    if isinstance(value, str) and value.startswith(f"components.{example}."):
+        return value.replace(f"components.{example}.", f"{package}.{example}.", 1)
+    return value
+
+
+LIFECYCLE_KEYS = (
+    "entities",
+    "sources",
+    "feature_views",
+    "feature_services",
+    "on_demand",
+    "pipelines",
+    "models",
+    "endpoints",
+)
+
+
+def _add_lifecycle(spec: dict, name: str, index: int, seed: int) -> None:
+    """Features, training at scale and monitoring, in the proportions the docstring gives."""
+    rng = random.Random(seed * 7_000_003 + index)  # its own draws: the rest stays as it was
+    lifecycle = [e for e, share in (("chargeback", 5), ("forecast", 5)) if index % share == 0]
+    lifecycle = [lifecycle[index % len(lifecycle)]] if lifecycle else []
+    for example in lifecycle:
+        moved = _moved(_example(example), example, _package(name))
+        assert isinstance(moved, dict)
+        for view in moved.get("feature_views", {}).values():
+            view.pop("shared_with", None)  # the example's grant names a team not generated
+        # model names are the organisation's: the team's name goes in front
+        moved["models"] = {f"{name}-{m}": s for m, s in (moved.get("models") or {}).items()}
+        for endpoint in (moved.get("endpoints") or {}).values():
+            endpoint["model"] = f"{name}-{endpoint['model']}"
+        for key in LIFECYCLE_KEYS:
+            spec.setdefault(key, {}).update(moved.get(key) or {})
+    served = spec["endpoints"].get("serve-0")
+    if served and served["model"] == f"{name}-tabular" and rng.random() < 1 / 3:
+        monitoring = dict(_example("fraud")["endpoints"]["fraud-scorer"]["monitoring"])
+        monitoring["on_drift"] = {"retrain": {"pipeline": "train-tabular", "cooldown": "6h"}}
+        served["monitoring"] = monitoring
+
+
+def team_spec(index: int, seed: int, lifecycle: bool = True) -> dict:
     rng = random.Random(seed * 1_000_003 + index)
     name = _team_name(index)
     pipelines: dict[str, dict] = {"train-tabular": _python_pipeline(name)}
@@ -170,7 +224,7 @@ def team_spec(index: int, seed: int) -> dict:
             "resources": {"cpu": "500m", "memory": "1Gi"},
             "latency_objective": {"percentile": 99, "target_ms": rng.choice([50, 100, 200])},
         }
-    return {
+    spec = {
         "description": f"Synthetic team {index}",
         "owners": [f"{name}-lead@acme.example"],
         "cost_center": f"CC-{1000 + index % 9000:04d}",
@@ -184,6 +238,9 @@ def team_spec(index: int, seed: int) -> dict:
         "models": models,
         "endpoints": endpoints,
     }
+    if lifecycle:
+        _add_lifecycle(spec, name, index, seed)
+    return spec
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -199,9 +256,10 @@ def _dump(path: Path, data: dict, header: str = "") -> None:
     path.write_text(header + text, encoding="utf-8")
 
 
-def generate(out: Path, teams: int, seed: int = 1) -> Path:
+def generate(out: Path, teams: int, seed: int = 1, lifecycle: bool = True) -> Path:
     """Write a complete configs folder for ``teams`` teams into ``out`` (replaced), and
-    each team's step code into its package in ``components/`` beside it."""
+    each team's step code into its package in ``components/`` beside it. `lifecycle`:
+    features, training at scale and monitoring in some teams, as the docstring says."""
     if out.exists():
         shutil.rmtree(out)
     platform = yaml.safe_load((REPO / "configs" / "platform.yaml").read_text())
@@ -225,7 +283,7 @@ def generate(out: Path, teams: int, seed: int = 1) -> Path:
     code.mkdir(parents=True, exist_ok=True)
     (code / "__init__.py").write_text("")
     for index in range(teams):
-        _dump(out / "teams" / f"{_team_name(index)}.yaml", team_spec(index, seed))
+        _dump(out / "teams" / f"{_team_name(index)}.yaml", team_spec(index, seed, lifecycle))
         package = code / _package(_team_name(index)).split(".")[1]
         shutil.copytree(
             REPO / "components" / "fraud",
@@ -233,6 +291,13 @@ def generate(out: Path, teams: int, seed: int = 1) -> Path:
             ignore=shutil.ignore_patterns("__pycache__"),
             dirs_exist_ok=True,
         )
+        for example in ("chargeback", "forecast"):  # the lifecycle teams' code, as subpackages
+            shutil.copytree(
+                REPO / "components" / example,
+                package / example,
+                ignore=shutil.ignore_patterns("__pycache__", "*.parquet"),
+                dirs_exist_ok=True,
+            )
     return out
 
 
@@ -241,8 +306,11 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--no-lifecycle", action="store_true", help="no features, training at scale, monitoring"
+    )
     args = parser.parse_args()
-    generate(args.out, args.teams, args.seed)
+    generate(args.out, args.teams, args.seed, lifecycle=not args.no_lifecycle)
     print(f"wrote {args.teams} teams to {args.out}")
 
 

@@ -115,16 +115,33 @@ def prefetch(ir: PlatformIR, cache: BuildCache | None = None, jobs: int = 1) -> 
     here: the workers forked for it inherit the modules instead of each loading them.
 
     Only when the platform's fragment is not cached (a cold plan, or a platform change, which
-    plans every team again); a run on the platform and its heaviest team loads the modules
-    of every kind of resource. `mlplat plan` calls it while the pipelines compile.
+    plans every team again); a run on the platform, its heaviest team and one team of each
+    kind that brings resources of its own (features, training at scale, monitoring) loads
+    the modules of every kind of resource. `mlplat plan` calls it while the pipelines compile.
     """
-    if jobs <= 1 or len(ir.teams) < PARALLEL_MIN_TEAMS:
+    if jobs <= 1 or len(ir.teams) < PARALLEL_MIN_TEAMS or ir.feature_store is not None:
         return  # the plan runs in this process, which loads the modules as it goes
     cached = (cache or BuildCache(None)).get("plan", platform_key(ir))
     if cached is None:
-        heaviest = min(ir.teams, key=lambda team: (-_weight(ir, team), team))
         with contextlib.suppress(Exception):  # the plan runs it again and reports a failure
-            warm_up(ir, [heaviest])
+            warm_up(ir, sample_teams(ir))
+
+
+def sample_teams(ir: PlatformIR) -> list[str]:
+    """The heaviest team, and the first team (by name) of each kind of lifecycle resources."""
+    by_weight = sorted(ir.teams, key=lambda team: (-_weight(ir, team), team))
+    kinds = (
+        lambda t: bool(t.feature_views or t.feature_services),
+        lambda t: any(p.tuning or any(s.distributed for s in p.steps.values())
+                      for p in t.pipelines.values()),
+        lambda t: any(e.monitoring for e in t.endpoints.values()),
+    )  # fmt: skip
+    chosen = by_weight[:1]
+    for kind in kinds:
+        found = next((name for name in sorted(ir.teams) if kind(ir.teams[name])), None)
+        if found is not None and found not in chosen:
+            chosen.append(found)
+    return chosen
 
 
 def _resources(data: bytes) -> tuple[PlannedResource, ...]:
@@ -139,7 +156,19 @@ def plan_program(
     meanwhile: Callable[[], object] | None = None,
 ) -> Plan:
     """The plan of `ir`: cached fragments plus fresh runs of the program for what changed
-    (while this process runs `meanwhile`, when the program runs at all)."""
+    (while this process runs `meanwhile`, when the program runs at all).
+
+    An organisation with a feature store is planned whole, in this process, every time: the
+    store's resources (tables, uploads, each team's access to its own and shared views) are
+    built by one platform component from every team's views, so neither a fragment per team
+    nor a cached platform fragment would be right (moving them into team components is the
+    way back to sharding)."""
+    if ir.feature_store is not None:
+        if meanwhile is not None:
+            meanwhile()
+        from compiler.plan.mocks import run_program
+
+        return run_program(ir)
     cache = cache or BuildCache(None)
     pkey = platform_key(ir)
     keys = {team: team_key(ir, team, pkey, cache) for team in ir.teams}

@@ -45,6 +45,15 @@ def _check(cache: Path, configs: Path, *overrides: str) -> dict[str, object]:
 
 @pytest.mark.e2e
 def test_sharded_and_cached_plans_equal_a_sequential_run(tmp_path):
+    configs = generate(tmp_path / "configs", teams=10, seed=5, lifecycle=False)
+    result = _check(tmp_path / "cache", configs)
+    assert result["sharded"] and result["cached"] and result["resources"] > 250
+
+
+@pytest.mark.e2e
+def test_an_organisation_with_a_feature_store_is_planned_whole(tmp_path):
+    """Its feature store is built from every team's views at once: a plan of it with workers
+    and a cache equals a sequential run (it is one)."""
     configs = generate(tmp_path / "configs", teams=10, seed=5)
     result = _check(tmp_path / "cache", configs)
     assert result["sharded"] and result["cached"] and result["resources"] > 250
@@ -185,7 +194,9 @@ else:
 
 @pytest.mark.e2e
 def test_prefetch_loads_what_the_workers_will_load_and_only_for_a_cold_platform(tmp_path):
-    configs = generate(tmp_path / "configs", teams=sharded.PARALLEL_MIN_TEAMS, seed=3)
+    configs = generate(
+        tmp_path / "configs", teams=sharded.PARALLEL_MIN_TEAMS, seed=3, lifecycle=False
+    )
     cold = run_fresh_python(PREFETCH, str(tmp_path / "cold"), str(configs), "cold")
     assert cold == {"loaded": 0}  # a run of every team after it loads no module
     warm = run_fresh_python(PREFETCH, str(tmp_path / "warm"), str(configs), "cached")
@@ -201,14 +212,12 @@ def test_prefetch_does_nothing_for_a_plan_that_runs_in_this_process(example_ir, 
     ir = example_ir("prod").ir
     assert len(ir.teams) < sharded.PARALLEL_MIN_TEAMS
     sharded.prefetch(ir, None, jobs=2)
-    big = ir.model_copy(
-        update={
-            "teams": {
-                f"t{i}": team
-                for i, team in enumerate(list(ir.teams.values()) * sharded.PARALLEL_MIN_TEAMS)
-            }
-        }
-    )
+    many = {
+        f"t{i}": team for i, team in enumerate(list(ir.teams.values()) * sharded.PARALLEL_MIN_TEAMS)
+    }
+    with_store = ir.model_copy(update={"teams": many})
+    sharded.prefetch(with_store, None, jobs=2)  # planned whole, in this process
+    big = ir.model_copy(update={"teams": many, "feature_store": None})
     sharded.prefetch(big, None, jobs=1)
     assert ran == []
     sharded.prefetch(big, None, jobs=2)
