@@ -163,13 +163,8 @@ def plan_program(
     built by one platform component from every team's views, so neither a fragment per team
     nor a cached platform fragment would be right (moving them into team components is the
     way back to sharding)."""
-    if ir.feature_store is not None:
-        if meanwhile is not None:
-            meanwhile()
-        from compiler.plan.mocks import run_program
-
-        return run_program(ir)
-    cache = cache or BuildCache(None)
+    whole = ir.feature_store is not None
+    cache = BuildCache(None) if whole else (cache or BuildCache(None))
     pkey = platform_key(ir)
     keys = {team: team_key(ir, team, pkey, cache) for team in ir.teams}
     platform_part: Sequence[PlannedResource] | None = None
@@ -186,7 +181,8 @@ def plan_program(
             progress(
                 f"{len(team_parts)} of {len(ir.teams)} teams unchanged (cached); planning {len(todo)}"
             )
-        groups = shards(ir, todo, jobs if len(todo) >= PARALLEL_MIN_TEAMS else 1)
+        parallel = len(todo) >= PARALLEL_MIN_TEAMS and not whole
+        groups = shards(ir, todo, jobs if parallel else 1)
         import platform_iac.program  # noqa: F401  - imported once here, inherited by the workers
 
         SHARED["plan_ir"] = ir
