@@ -79,6 +79,8 @@ class OnDemandFeature(IRModel):
     name: str
     type: str
     expression: str
+    inputs: tuple[str, ...]
+    """The names the expression reads, in order of first use (checked when linking)."""
 
 
 class OnDemandView(IRModel):

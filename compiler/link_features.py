@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from compiler.cache import REPO
 from compiler.compose import TEAMS_DIR
@@ -34,6 +34,7 @@ from compiler.ir_features import (
     feast_name,
 )
 from compiler.link_on_demand import link_on_demand
+from compiler.source_files import read_source_table
 from compiler.yaml_source import Path_
 from schemas.features import FeatureSelection, FeatureViewSpec, SourceOutputSpec
 from schemas.pipeline import PipelineSpec, StepSpec
@@ -108,18 +109,6 @@ def _columns(path: str, stamp: float) -> dict[str, str] | None:
     except (OSError, ValueError, pa.ArrowException):
         return None
     return {field.name: str(field.type) for field in schema}
-
-
-def read_source_table(path: str) -> Any:
-    """A source file as an Arrow table: Parquet, or CSV with Arrow's type inference (ISO
-    times become timestamps), which is what the store gets from it, as Parquet."""
-    if path.endswith(".csv"):
-        from pyarrow import csv
-
-        return csv.read_csv(path)
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path)
 
 
 def source_columns(path: str) -> dict[str, str] | None:

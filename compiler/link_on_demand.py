@@ -139,7 +139,12 @@ def link_on_demand(
         sources=tuple(sources),
         request=tuple(Feature(name=k, type=v) for k, v in spec.request.items()),
         features=tuple(
-            OnDemandFeature(name=k, type=v.type, expression=v.expression.strip())
+            OnDemandFeature(
+                name=k,
+                type=v.type,
+                expression=v.expression.strip(),
+                inputs=tuple(expression_problem(v.expression)[1]),
+            )
             for k, v in spec.features.items()
         ),
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from compiler.ir import PlatformIR, Team
 from compiler.ir_features import OnDemandView, feature_store_yaml
-from compiler.link_on_demand import expression_problem
 
 REPO_DIR = "features"
 FEAST_TYPES = {
@@ -213,7 +212,7 @@ def render_on_demand(team: str, odfv: OnDemandView) -> list[str]:
     ]
     columns: list[str] = []
     for feature in odfv.features:
-        _, names = expression_problem(feature.expression)
+        names = feature.inputs
         args = ", ".join(f"{n}: Any" for n in names)
         out += [
             "",

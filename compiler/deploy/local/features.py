@@ -173,7 +173,7 @@ def source_bytes(source: FeatureSource, repo: Path) -> bytes | None:
 
         import pyarrow.parquet as pq
 
-        from compiler.link_features import read_source_table
+        from compiler.source_files import read_source_table
 
         buffer = io.BytesIO()
         pq.write_table(read_source_table(str(REPO / source.path)), buffer)
