@@ -7,10 +7,13 @@ those, so two spec objects never share a Feast name).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from compiler.ir import Team
 
 JOIN_STEP_SUFFIX = "-features"
 """A step with a training frame gets a step `<step>-features` that makes it."""
@@ -220,3 +223,35 @@ def served_features(
             for view, features in sorted(served.items())
         },
     }
+
+
+def readable_views(team: Team) -> set[str]:
+    """Feast names of the views the team's services read (own and shared); an on-demand view
+    has no table of its own: it reads its source views'."""
+    on_demand = {v.feast_name: v.sources for v in team.on_demand_views.values()}
+    read = {f.view for s in team.feature_services.values() for f in s.features}
+    return {source for view in read for source in on_demand.get(view, (view,))}
+
+
+def view_sources(teams: Mapping[str, Team]) -> dict[str, str]:
+    """The source URI of every feature view of `teams` (a whole IR's), by the view's Feast
+    name: what a team's policy reads of the views other teams share with it."""
+    return {
+        view.feast_name: source.uri
+        for team in teams.values()
+        for view in team.feature_views.values()
+        for source in team.sources.values()
+        if source.feast_name == view.source
+    }
+
+
+def feature_inputs(team: Team, sources: Mapping[str, str]) -> dict[str, str]:
+    """What a team's feature store resources read from outside its own spec: the source URI
+    of each view it may read (the key of its cached plan fragment covers them)."""
+    owned = {v.feast_name for v in team.feature_views.values() if v.online}
+    return {view: sources[view] for view in sorted(readable_views(team) | owned) if view in sources}
+
+
+def has_team_features(team: Team) -> bool:
+    """Whether the team has anything in the feature store (views, sources or reads)."""
+    return bool(team.feature_views or team.sources or readable_views(team))

@@ -11,23 +11,33 @@ sources, a feature server per team that serves features, and scheduled materiali
 - A team whose endpoints name a feature service runs Feast's feature server in its
   namespace (restricted pod security, requests and limits, probes, reachable only from the
   team's own pods); a team that owns online views materializes them on a schedule.
+
+Everything is built per team (`TeamFeatures`, a child of the platform's `FeatureStoreStack`):
+a team's resources depend on the platform, on its own views and on the source URIs of the
+views shared with it (`view_sources`), never on other teams' objects, so plans cache and
+shard them by team like the rest of a team's resources (`compiler.plan.sharded`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from compiler.cache import REPO
-from compiler.ir import PlatformIR, Team
-from compiler.ir_features import FeatureStore, feature_store_yaml
+from compiler.ir import Team
+from compiler.ir_features import (
+    FeatureStore,
+    feature_store_yaml,
+    readable_views,
+)
 from platform_iac.kube import Manifest, object_meta, register_object
-from platform_iac.naming import TEAM_LABEL
+from platform_iac.naming import TEAM_FEATURES, TEAM_LABEL
 from platform_iac.serving import container_security_context, pod_security_context
 
 FEATURE_STORE = "mlplat:platform:FeatureStore"
@@ -49,25 +59,21 @@ def _s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def readable_views(team: Team) -> set[str]:
-    """Feast names of the views the team's services read (own and shared); an on-demand view
-    has no table of its own: it reads its source views'."""
-    on_demand = {v.feast_name: v.sources for v in team.on_demand_views.values()}
-    read = {f.view for s in team.feature_services.values() for f in s.features}
-    return {source for view in read for source in on_demand.get(view, (view,))}
-
-
 def team_policy(
-    ir: PlatformIR, team: Team, account_id: str, kms_key_arn: str | None
+    store: FeatureStore,
+    region: str,
+    team: Team,
+    sources: Mapping[str, str],
+    account_id: str,
+    kms_key_arn: str | None,
 ) -> dict[str, Any] | None:
-    """The IAM policy document of a team's feature store access (None: it needs none)."""
-    store = ir.feature_store
-    assert store is not None
+    """The IAM policy document of a team's feature store access (None: it needs none).
+    `sources`: `view_sources` of the whole IR."""
     owned = {v.feast_name for v in team.feature_views.values() if v.online}
     reads = readable_views(team) | owned
     if not reads:
         return None
-    arn = f"arn:aws:dynamodb:{ir.platform.region}:{account_id}:table"
+    arn = f"arn:aws:dynamodb:{region}:{account_id}:table"
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadOnlineFeatures",
@@ -94,22 +100,13 @@ def team_policy(
             "Resource": f"arn:aws:s3:::{registry_bucket}/{registry_key}",
         }
     )
-    sources = sorted(
-        {
-            s.uri
-            for t in ir.teams.values()
-            for v in t.feature_views.values()
-            if v.feast_name in reads
-            for s in t.sources.values()
-            if s.feast_name == v.source
-        }
-    )
+    uris = sorted({sources[view] for view in reads if view in sources})
     statements.append(
         {
             "Sid": "ReadSources",
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
-            "Resource": [f"arn:aws:s3:::{_s3(u)[0]}/{_s3(u)[1]}" for u in sources],
+            "Resource": [f"arn:aws:s3:::{_s3(u)[0]}/{_s3(u)[1]}" for u in uris],
         }
     )
     if kms_key_arn:
@@ -122,8 +119,8 @@ def team_policy(
                 "Condition": {
                     "StringEquals": {
                         "kms:ViaService": [
-                            f"dynamodb.{ir.platform.region}.amazonaws.com",
-                            f"s3.{ir.platform.region}.amazonaws.com",
+                            f"dynamodb.{region}.amazonaws.com",
+                            f"s3.{region}.amazonaws.com",
                         ]
                     }
                 },
@@ -165,11 +162,9 @@ def _pod(team: Team, containers: list[dict[str, Any]], restart: str | None) -> d
     return spec
 
 
-def team_manifests(ir: PlatformIR, team: Team) -> list[Manifest]:
+def team_manifests(store: FeatureStore, team: Team) -> list[Manifest]:
     """The team's feature store objects: repo config, server (when its endpoints read
     features) and the materialization job (when it owns online views)."""
-    store = ir.feature_store
-    assert store is not None
     serves = any(e.feature_service for e in team.endpoints.values())
     owned = sorted(v.feast_name for v in team.feature_views.values() if v.online)
     if not serves and not owned:
@@ -272,34 +267,54 @@ def team_manifests(ir: PlatformIR, team: Team) -> list[Manifest]:
     return manifests
 
 
-def _policy_of(ir: PlatformIR, team: Team) -> Callable[[list[Any]], dict[str, Any] | None]:
-    return lambda values: team_policy(ir, team, values[0], values[1])
+class FeatureStoreStack(pulumi.ComponentResource):
+    """The environment's feature store: the parent of every team's `TeamFeatures`. It holds
+    no team's objects itself (it registers the same whatever the teams), so the platform's
+    plan fragment never depends on a team's views."""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(FEATURE_STORE, name, None, opts)
+        self.register_outputs({})
 
 
 @dataclass(frozen=True)
-class FeatureStoreArgs:
-    ir: PlatformIR
+class TeamFeaturesArgs:
+    store: FeatureStore
+    region: str
+    team: Team
+    view_sources: Mapping[str, str]
+    """`view_sources` of the whole IR: the policy reads the URIs of the views shared with it."""
     account_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
-    namespaces: Mapping[str, pulumi.Resource]
-    roles: Mapping[str, pulumi.Resource]
+    namespace: pulumi.Resource
+    role: pulumi.Resource
     tags: Mapping[str, str]
     kube: pulumi.ProviderResource
     buckets: Sequence[pulumi.Resource] = ()
     """The data buckets: the repository's source files are uploaded after them."""
 
 
-class FeatureStoreStack(pulumi.ComponentResource):
-    """Online tables, team access and the in-cluster Feast processes of one environment."""
+class TeamFeatures(pulumi.ComponentResource):
+    """One team's online tables, source uploads, access policy and Feast processes.
+
+    Its children were registered under the `FeatureStoreStack` itself before; each carries
+    an alias to that parent, so a stack deployed with the earlier layout keeps its tables
+    (protected and retained) and every other object in place instead of replacing them."""
 
     def __init__(
-        self, name: str, args: FeatureStoreArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: TeamFeaturesArgs,
+        parent: FeatureStoreStack,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(FEATURE_STORE, name, None, opts)
-        ir, store = args.ir, args.ir.feature_store
-        assert store is not None
+        super().__init__(TEAM_FEATURES, name, None, pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(parent=parent)
+        ))  # fmt: skip
+        team, store = args.team, args.store
+        moved = [pulumi.Alias(parent=parent)]
         self.tables: dict[str, aws.dynamodb.Table] = {}
-        for view in sorted(ir.feature_views(), key=lambda v: v.feast_name):
+        for view in sorted(team.feature_views.values(), key=lambda v: v.feast_name):
             if not view.online:
                 continue
             self.tables[view.feast_name] = aws.dynamodb.Table(
@@ -312,44 +327,53 @@ class FeatureStoreStack(pulumi.ComponentResource):
                 point_in_time_recovery={"enabled": True},
                 deletion_protection_enabled=True,
                 tags={**args.tags, TEAM_LABEL: view.team, "mlplat.io/feature-view": view.name},
-                opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+                opts=pulumi.ResourceOptions(
+                    parent=self, protect=True, retain_on_delete=True, aliases=moved
+                ),
             )
-        self.source_files: dict[str, aws.s3.BucketObjectv2] = {}
-        for team in ir.teams.values():
-            for source in sorted(team.sources.values(), key=lambda s: s.feast_name):
-                if source.written_by is not None:
-                    continue  # its publish step writes it after each run of the writer
-                bucket, key = _s3(source.uri)
-                self.source_files[source.feast_name] = aws.s3.BucketObjectv2(
-                    f"{source.feast_name}-rows",
-                    bucket=bucket,
-                    key=key,
-                    source=pulumi.FileAsset(str(REPO / source.path)),
-                    server_side_encryption="aws:kms",
-                    kms_key_id=args.kms_key_arn,
-                    tags={**args.tags, TEAM_LABEL: team.name, "mlplat.io/source": source.name},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.buckets)),
-                )
-        for team_name, team in sorted(ir.teams.items()):
+        for source in sorted(team.sources.values(), key=lambda s: s.feast_name):
+            if source.written_by is not None:
+                continue  # its publish step writes it after each run of the writer
+            bucket, key = _s3(source.uri)
+            aws.s3.BucketObjectv2(
+                f"{source.feast_name}-rows",
+                bucket=bucket,
+                key=key,
+                source=pulumi.FileAsset(str(REPO / source.path)),
+                server_side_encryption="aws:kms",
+                kms_key_id=args.kms_key_arn,
+                tags={**args.tags, TEAM_LABEL: team.name, "mlplat.io/source": source.name},
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=list(args.buckets), aliases=moved
+                ),
+            )
+        if readable_views(team) or any(v.online for v in team.feature_views.values()):
             policy = pulumi.Output.all(args.account_id, args.kms_key_arn).apply(
-                _policy_of(ir, team)
+                partial(_policy, store, args.region, team, dict(args.view_sources))
             )
-            if not (readable_views(team) or any(v.online for v in team.feature_views.values())):
-                continue
             aws.iam.RolePolicy(
-                f"{team_name}-workload-features",
+                f"{team.name}-workload-features",
                 name="feature-store",
                 role=team.iam_role_name,
-                policy=policy.apply(lambda doc: json.dumps(doc, sort_keys=True)),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.roles[team_name]]),
+                policy=policy,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.role], aliases=moved),
             )
-            for manifest in team_manifests(ir, team):
+            for manifest in team_manifests(store, team):
                 register_object(
                     manifest,
                     pulumi.ResourceOptions(
                         parent=self,
                         providers=[args.kube],
-                        depends_on=[args.namespaces[team_name], args.roles[team_name]],
+                        depends_on=[args.namespace, args.role],
+                        aliases=moved,
                     ),
                 )
         self.register_outputs({"tables": {k: t.name for k, t in self.tables.items()}})
+
+
+def _policy(
+    store: FeatureStore, region: str, team: Team, sources: dict[str, str], values: list[Any]
+) -> str:
+    return json.dumps(
+        team_policy(store, region, team, sources, values[0], values[1]), sort_keys=True
+    )

@@ -24,6 +24,7 @@ SERVING_ENDPOINT = f"{COMPONENT_PACKAGE}:ServingEndpoint"
 TRAINING_OPERATORS = f"{COMPONENT_PACKAGE}:TrainingOperators"
 TEAM_TRAINING = f"{COMPONENT_PACKAGE}:TeamTraining"
 TEAM_MONITORING = f"{COMPONENT_PACKAGE}:TeamMonitoring"
+TEAM_FEATURES = f"{COMPONENT_PACKAGE}:TeamFeatures"
 
 SpecKind = Literal["platform", "node_pool", "bucket", "team", "endpoint"]
 
@@ -36,6 +37,7 @@ _KIND_OF_COMPONENT: dict[str, SpecKind] = {
     TEAM_TENANCY: "team",
     TEAM_IDENTITY: "team",
     TEAM_MONITORING: "team",
+    TEAM_FEATURES: "team",
     SERVING_ENDPOINT: "endpoint",
     TRAINING_OPERATORS: "platform",
     TEAM_TRAINING: "team",

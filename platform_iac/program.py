@@ -6,6 +6,7 @@ anything but the IR, so the plan under mocks and a real deploy register the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -13,9 +14,14 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from compiler.ir import Bucket, PlatformIR
-from compiler.ir_features import on_demand_views, served_features
+from compiler.ir_features import (
+    has_team_features,
+    on_demand_views,
+    served_features,
+    view_sources,
+)
 from platform_iac.cluster import ClusterNetwork, ClusterNetworkArgs
-from platform_iac.features import FeatureStoreArgs, FeatureStoreStack
+from platform_iac.features import FeatureStoreStack, TeamFeatures, TeamFeaturesArgs
 from platform_iac.identity import TeamIdentity, TeamIdentityArgs
 from platform_iac.monitoring import TeamMonitoring, TeamMonitoringArgs, monitored
 from platform_iac.naming import aws_tags, developer_role_name, endpoint_component_name, team_group
@@ -48,8 +54,14 @@ def models_bucket(ir: PlatformIR) -> Bucket | None:
     return None
 
 
-def build_platform(ir: PlatformIR) -> PlatformResources:
-    """Register every resource of the environment described by `ir`."""
+def build_platform(
+    ir: PlatformIR, feature_sources: Mapping[str, str] | None = None
+) -> PlatformResources:
+    """Register every resource of the environment described by `ir`.
+
+    `feature_sources`: `features.view_sources` of the whole organisation, for a run on an IR
+    restricted to some of its teams (a plan shard): a team's feature access reads the source
+    URIs of the views other teams share with it. By default, those of `ir`."""
     platform = ir.platform
     tags = aws_tags(ir)
     cloud = aws.Provider("aws", region=platform.region)
@@ -126,6 +138,9 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
     identity: dict[str, TeamIdentity] = {}
     endpoints: dict[str, ServingEndpoint] = {}
     models = models_bucket(ir)
+    store = ir.feature_store
+    features = FeatureStoreStack("features", opts=on_aws) if store is not None else None
+    sources = view_sources(ir.teams) if feature_sources is None else feature_sources
     for name, team in sorted(ir.teams.items()):
         group = team_group(name)
         tenancy[name] = TeamTenancy(
@@ -195,22 +210,25 @@ def build_platform(ir: PlatformIR) -> PlatformResources:
                 ),
                 opts=pulumi.ResourceOptions(providers=[cloud, kube]),
             )
-
-    if ir.feature_store is not None:
-        FeatureStoreStack(
-            "features",
-            FeatureStoreArgs(
-                ir=ir,
-                account_id=account_id,
-                kms_key_arn=storage.kms_key_arn,
-                namespaces={name: t.namespace for name, t in tenancy.items()},
-                roles=identity,
-                tags=tags,
-                kube=kube,
-                buckets=list(storage.buckets.values()),
-            ),
-            opts=on_aws,
-        )
+        if store is not None and features is not None and has_team_features(team):
+            TeamFeatures(
+                name,
+                TeamFeaturesArgs(
+                    store=store,
+                    region=platform.region,
+                    team=team,
+                    view_sources=sources,
+                    account_id=account_id,
+                    kms_key_arn=storage.kms_key_arn,
+                    namespace=tenancy[name].namespace,
+                    role=identity[name],
+                    tags=tags,
+                    kube=kube,
+                    buckets=list(storage.buckets.values()),
+                ),
+                parent=features,
+                opts=on_aws,
+            )
 
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))

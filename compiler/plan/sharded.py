@@ -18,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
-from compiler.cache import BuildCache, code_fingerprint, digest, versions
+from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error
 from compiler.ir import PlatformIR
+from compiler.ir_features import feature_inputs, has_team_features, view_sources
 from compiler.plan.model import Plan, PlannedResource
 from compiler.workers import SHARED, map_unordered
 
@@ -58,9 +60,25 @@ def platform_key(ir: PlatformIR) -> str:
     )
 
 
-def team_key(ir: PlatformIR, team: str, platform: str, cache: BuildCache | None = None) -> str:
-    """A team's fragment key; a resident process remembers the hash of an unchanged team."""
-    return digest("plan-team", platform, (cache or BuildCache(None)).dump_digest(ir.teams[team]))
+def team_key(
+    ir: PlatformIR,
+    team: str,
+    platform: str,
+    cache: BuildCache | None = None,
+    feature_sources: Mapping[str, str] | None = None,
+) -> str:
+    """A team's fragment key: the platform's key, the team's IR, and what its feature store
+    resources read beyond it (the source URIs of views shared with it, and the bytes of the
+    source files it uploads). A resident process remembers the hash of an unchanged team."""
+    spec = ir.teams[team]
+    parts: list[object] = [platform, (cache or BuildCache(None)).dump_digest(spec)]
+    if ir.feature_store is not None and has_team_features(spec):
+        from compiler.cache import REPO
+
+        sources = view_sources(ir.teams) if feature_sources is None else feature_sources
+        uploaded = [REPO / s.path for s in spec.sources.values() if s.written_by is None]
+        parts += [feature_inputs(spec, sources), file_digest(sorted(uploaded))]
+    return digest("plan-team", *parts)
 
 
 def _weight(ir: PlatformIR, team: str) -> int:
@@ -89,10 +107,12 @@ def _run_shard(teams: list[str]) -> list[Fragment]:
     fragments (in a worker, which exits after its shard: its garbage is never collected,
     only freed at exit). Workers also encode the cache entries, so this process does not."""
     from compiler.plan.mocks import run_program
+    from platform_iac.program import build_platform
 
     ir: PlatformIR = SHARED["plan_ir"]
     in_worker = multiprocessing.parent_process() is not None
-    plan = run_program(with_teams(ir, teams), collect=not in_worker)
+    program = partial(build_platform, feature_sources=SHARED["plan_feature_sources"])
+    plan = run_program(with_teams(ir, teams), program, collect=not in_worker)
     parts: dict[str | None, list[PlannedResource]] = {None: []}
     for resource in plan.resources:
         parts.setdefault(resource.spec.team, []).append(resource)
@@ -106,8 +126,10 @@ def warm_up(ir: PlatformIR, teams: Sequence[str] = ()) -> None:
     provider modules the program loads lazily (≈ 0.9 s) are then loaded here. A resident
     process (`mlplat watch`) then plans each change without loading them."""
     from compiler.plan.mocks import run_program
+    from platform_iac.program import build_platform
 
-    run_program(with_teams(ir, teams))
+    program = partial(build_platform, feature_sources=view_sources(ir.teams))
+    run_program(with_teams(ir, teams), program)
 
 
 def prefetch(ir: PlatformIR, cache: BuildCache | None = None, jobs: int = 1) -> None:
@@ -119,7 +141,7 @@ def prefetch(ir: PlatformIR, cache: BuildCache | None = None, jobs: int = 1) -> 
     kind that brings resources of its own (features, training at scale, monitoring) loads
     the modules of every kind of resource. `mlplat plan` calls it while the pipelines compile.
     """
-    if jobs <= 1 or len(ir.teams) < PARALLEL_MIN_TEAMS or ir.feature_store is not None:
+    if jobs <= 1 or len(ir.teams) < PARALLEL_MIN_TEAMS:
         return  # the plan runs in this process, which loads the modules as it goes
     cached = (cache or BuildCache(None)).get("plan", platform_key(ir))
     if cached is None:
@@ -156,17 +178,11 @@ def plan_program(
     meanwhile: Callable[[], object] | None = None,
 ) -> Plan:
     """The plan of `ir`: cached fragments plus fresh runs of the program for what changed
-    (while this process runs `meanwhile`, when the program runs at all).
-
-    An organisation with a feature store is planned whole, in this process, every time: the
-    store's resources (tables, uploads, each team's access to its own and shared views) are
-    built by one platform component from every team's views, so neither a fragment per team
-    nor a cached platform fragment would be right (moving them into team components is the
-    way back to sharding)."""
-    whole = ir.feature_store is not None
-    cache = BuildCache(None) if whole else (cache or BuildCache(None))
+    (while this process runs `meanwhile`, when the program runs at all)."""
+    cache = cache or BuildCache(None)
+    sources = view_sources(ir.teams)
     pkey = platform_key(ir)
-    keys = {team: team_key(ir, team, pkey, cache) for team in ir.teams}
+    keys = {team: team_key(ir, team, pkey, cache, sources) for team in ir.teams}
     platform_part: Sequence[PlannedResource] | None = None
     team_parts: dict[str, Sequence[PlannedResource]] = {}
     if cache.folder is not None:
@@ -181,11 +197,11 @@ def plan_program(
             progress(
                 f"{len(team_parts)} of {len(ir.teams)} teams unchanged (cached); planning {len(todo)}"
             )
-        parallel = len(todo) >= PARALLEL_MIN_TEAMS and not whole
+        parallel = len(todo) >= PARALLEL_MIN_TEAMS
         groups = shards(ir, todo, jobs if parallel else 1)
         import platform_iac.program  # noqa: F401  - imported once here, inherited by the workers
 
-        SHARED["plan_ir"] = ir
+        SHARED["plan_ir"], SHARED["plan_feature_sources"] = ir, sources
         try:
             # shards run on the workers, or here when there is one (a run leaves no threads
             # behind, so this process can still fork afterwards)
@@ -204,6 +220,7 @@ def plan_program(
                         cache.put("plan", keys[owner], data, resources)
         finally:
             SHARED.pop("plan_ir", None)
+            SHARED.pop("plan_feature_sources", None)
         for team in todo:
             team_parts.setdefault(team, [])  # a team that registers nothing
     assert platform_part is not None

@@ -48,7 +48,7 @@ def test_plan_writes_the_same_files_twice(tmp_path, capsys):
 def test_a_failing_program_is_a_diagnostic(tmp_path, capsys, monkeypatch):
     import platform_iac.program as program
 
-    def broken(ir):
+    def broken(ir, feature_sources=None):
         raise ValueError("endpoint fraud/fraud-scorer needs a bucket with purpose 'models'")
 
     monkeypatch.setattr(program, "build_platform", broken)

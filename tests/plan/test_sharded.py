@@ -12,6 +12,7 @@ from benchmarks.generate_org import generate
 from compiler.cache import BuildCache
 from compiler.diagnostics import Diagnostic
 from compiler.frontend import load_platform
+from compiler.ir_features import view_sources
 from compiler.plan import sharded
 from compiler.plan.model import Plan
 from compiler.plan.sharded import plan_or_failure, plan_program, shards
@@ -51,9 +52,10 @@ def test_sharded_and_cached_plans_equal_a_sequential_run(tmp_path):
 
 
 @pytest.mark.e2e
-def test_an_organisation_with_a_feature_store_is_planned_whole(tmp_path):
-    """Its feature store is built from every team's views at once: a plan of it with workers
-    and a cache equals a sequential run (it is one)."""
+def test_an_organisation_with_a_feature_store_is_sharded_and_cached(tmp_path):
+    """Each team's feature store resources are its own fragment (tables, uploads, access to
+    the views shared with it, Feast processes): with workers and a cache, the plan equals a
+    sequential run."""
     configs = generate(tmp_path / "configs", teams=10, seed=5)
     result = _check(tmp_path / "cache", configs)
     assert result["sharded"] and result["cached"] and result["resources"] > 250
@@ -162,6 +164,7 @@ def test_a_shard_travels_as_the_json_of_each_fragment(example_ir, monkeypatch):
     ir = example_ir("prod").ir
     teams = sorted(ir.teams)[:2]
     monkeypatch.setitem(sharded.SHARED, "plan_ir", ir)
+    monkeypatch.setitem(sharded.SHARED, "plan_feature_sources", view_sources(ir.teams))
     fragments = sharded._run_shard(teams)
     assert [team for team, _ in fragments] == [None, *teams]
     decoded = [r for _, data in fragments for r in sharded._resources(data)]
@@ -215,10 +218,71 @@ def test_prefetch_does_nothing_for_a_plan_that_runs_in_this_process(example_ir, 
     many = {
         f"t{i}": team for i, team in enumerate(list(ir.teams.values()) * sharded.PARALLEL_MIN_TEAMS)
     }
-    with_store = ir.model_copy(update={"teams": many})
-    sharded.prefetch(with_store, None, jobs=2)  # planned whole, in this process
-    big = ir.model_copy(update={"teams": many, "feature_store": None})
+    big = ir.model_copy(update={"teams": many})
     sharded.prefetch(big, None, jobs=1)
     assert ran == []
-    sharded.prefetch(big, None, jobs=2)
+    sharded.prefetch(big, None, jobs=2)  # with a feature store too: it is sharded
     assert len(ran) == 1
+
+
+READER = (
+    "owners: [alice.martin@acme.example]\ncost_center: CC-1043\nquotas: {cpu: '2', memory: 4Gi}\n"
+    "feature_services:\n  card-facts:\n    features:\n      - {view: card-profile, team: chargeback}\n"
+)
+
+
+def _reader_policy(plan: Plan) -> str:
+    (policy,) = [r for r in plan.resources if r.name == "reader-workload-features"]
+    return str(policy.inputs["policy"])
+
+
+def test_a_team_reading_a_shared_view_is_planned_again_when_the_views_source_changes(
+    configs, tmp_path
+):
+    """`reader` reads chargeback's shared `card-profile`, and its policy names the view's
+    source. Pointing the view at another source changes only chargeback's spec, yet reader's
+    cached fragment is not reused."""
+    edit(configs / "teams/chargeback.yaml", "shared_with: [fraud]", "shared_with: [fraud, reader]")
+    (configs / "teams/reader.yaml").write_text(READER)
+    cache = BuildCache(tmp_path / "cache")
+    before = load_platform(configs).ir
+    assert before is not None
+    plan_program(before, cache)  # warm the cache
+    written = "{written_by: {pipeline: train-chargeback-model, step: make-labels, output: labels}}"
+    edit(
+        configs / "teams/chargeback.yaml",
+        "  card-chargebacks: {written_by",
+        f"  profile-rows: {written}\n  card-chargebacks: {{written_by",
+    )
+    edit(
+        configs / "teams/chargeback.yaml",
+        "    source: card-profiles\n",
+        "    source: profile-rows\n",
+    )
+    after = load_platform(configs).ir
+    assert after is not None
+    assert after.teams["reader"] == before.teams["reader"]  # its own spec did not change
+    cached = plan_program(after, cache)
+    assert cached.to_json() == plan_program(after, None).to_json()
+    assert "chargeback/profile-rows.parquet" in _reader_policy(cached)
+    assert "profile-rows" not in _reader_policy(plan_program(before, cache))
+
+
+def test_a_team_is_planned_again_when_a_source_file_it_uploads_changes(tmp_path, monkeypatch):
+    """The upload's plan shows the file's SHA-256: new bytes at the same path are a new key."""
+    import compiler.cache
+
+    ir = load_platform(CONFIGS, ["env=prod"]).ir
+    assert ir is not None
+    paths = [s.path for s in ir.teams["chargeback"].sources.values() if s.path]
+    for path in paths:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes((compiler.cache.REPO / path).read_bytes())
+    monkeypatch.setattr(compiler.cache, "REPO", tmp_path)
+    pkey = sharded.platform_key(ir)
+    first = sharded.team_key(ir, "chargeback", pkey)
+    assert sharded.team_key(ir, "chargeback", pkey) == first
+    assert sharded.team_key(ir, "fraud", pkey) == sharded.team_key(ir, "fraud", pkey)
+    with (tmp_path / paths[0]).open("ab") as file:
+        file.write(b"\0")
+    assert sharded.team_key(ir, "chargeback", pkey) != first
