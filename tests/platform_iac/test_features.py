@@ -88,7 +88,9 @@ def test_a_shared_view_is_readable_not_writable_by_the_team_it_is_shared_with(co
 @pytest.mark.parametrize("kind", ["Deployment", "CronJob"])
 def test_feast_pods_run_restricted(kind):
     ir = ir_for("prod")
-    manifest = next(m for m in team_manifests(ir.feature_store, ir.teams["chargeback"]) if m["kind"] == kind)
+    manifest = next(
+        m for m in team_manifests(ir.feature_store, ir.teams["chargeback"]) if m["kind"] == kind
+    )
     template = (
         manifest["spec"]["template"]
         if kind == "Deployment"
