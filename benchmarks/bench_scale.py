@@ -59,8 +59,46 @@ class Sample:
         return f"{max(self.peak_mib):.0f}" if self.peak_mib else "-"
 
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it (the planner and its forked workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def resident_mib(pids: list[int]) -> float:
+    """Summed resident memory of `pids`: pages a forked worker shares with the planner count
+    in both (an upper bound of what they use together)."""
+    pages = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as statm:
+                pages += int(statm.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return pages * PAGE / 2**20
+
+
 def run(argv: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one mlplat process; fails loudly on errors."""
+    """Wall seconds and peak memory (MiB) of one mlplat process and its workers, summed
+    (sampled every 0.1 s, and never below the largest process's own peak); fails loudly on
+    errors."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [*MLPLAT, *argv],
@@ -69,14 +107,20 @@ def run(argv: list[str], cwd: Path) -> tuple[float, float]:
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO), "CI": "1"},
     )
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = 0.0
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, resident_mib(process_tree(process.pid)))
+        time.sleep(0.1)
     seconds = time.perf_counter() - started
     out = process.stdout.read().decode() if process.stdout else ""
     err = process.stderr.read().decode() if process.stderr else ""
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"mlplat {' '.join(argv)} failed ({code}):\n{out}\n{err}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, max(peak, usage.ru_maxrss / 1024)
 
 
 def parse_floor(configs: Path) -> float:
@@ -152,15 +196,18 @@ def set_aside(build: Path, trash: Path) -> None:
         build.rename(trash / f"build-{len(list(trash.iterdir()))}")
 
 
+STAGES = (
+    "parse floor", "validate", "compile", "plan", "validate (no change)",
+    "validate (1 change)", "plan (1 change)", "compile (1 change)", "watch: plan (1 change)",
+)  # fmt: skip
+
+
 def bench(teams: int, repeats: int, work: Path) -> dict[str, Sample]:
     configs = generate(work / f"org{teams}" / "configs", teams)
     build = work / f"org{teams}" / "build"
     trash = work / f"org{teams}" / "set-aside"
     cwd = configs.parent
-    results = {name: Sample() for name in (
-        "parse floor", "validate", "compile", "plan", "validate (1 change)",
-        "compile (1 change)", "plan (1 change)", "watch: plan (1 change)",
-    )}  # fmt: skip
+    results = {name: Sample() for name in STAGES}
     base = ["--configs", str(configs)]
     out = ["--build-dir", str(build)]
     one = ["--env", "local"]  # validate checks every environment unless given one
@@ -171,12 +218,15 @@ def bench(teams: int, repeats: int, work: Path) -> dict[str, Sample]:
         results["compile"].add(*run(["compile", *base, *out], cwd))
         set_aside(build, trash)
         results["plan"].add(*run(["plan", *base, *out], cwd))
-        # warm: the cache and the previous build of the cold plan, then one team file edited
+        # what a pull request sees: the cache and the build of the base (the cold plan)
+        run(["validate", *one, *base, *out], cwd)  # a validation of this very state, then:
+        results["validate (no change)"].add(*run(["validate", *one, *base, *out], cwd))
         touch_one_file(configs)
         results["validate (1 change)"].add(*run(["validate", *one, *base, *out], cwd))
-        results["compile (1 change)"].add(*run(["compile", *base, *out], cwd))
         touch_one_file(configs)
         results["plan (1 change)"].add(*run(["plan", *base, *out], cwd))
+        touch_one_file(configs)
+        results["compile (1 change)"].add(*run(["compile", *base, *out], cwd))
         print(f"  N={teams}: round {round_ + 1}/{repeats} done", file=sys.stderr)
     # a resident `mlplat watch` on the same organisation and build folder, one change per round
     seconds, peak = watch_rebuilds(configs, build, repeats)
@@ -185,6 +235,28 @@ def bench(teams: int, repeats: int, work: Path) -> dict[str, Sample]:
     print(f"  N={teams}: watch done", file=sys.stderr)
     shutil.rmtree(trash, ignore_errors=True)
     return results
+
+
+def lifecycle(configs: Path) -> dict[str, int]:
+    """How much of the lifecycle the generated organisation holds (counted in its team files)."""
+    counts = dict.fromkeys(
+        ("teams", "pipelines", "feature views", "feature services", "distributed steps",
+         "sweeps", "monitored endpoints"), 0,
+    )  # fmt: skip
+    for path in sorted((configs / "teams").glob("*.yaml")):
+        team = yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader) or {}
+        pipelines = team.get("pipelines") or {}
+        counts["teams"] += 1
+        counts["pipelines"] += len(pipelines)
+        counts["feature views"] += len(team.get("feature_views") or {})
+        counts["feature services"] += len(team.get("feature_services") or {})
+        for pipeline in pipelines.values():
+            counts["sweeps"] += "tuning" in pipeline
+            steps = (pipeline.get("steps") or {}).values()
+            counts["distributed steps"] += sum("distributed" in step for step in steps)
+        endpoints = (team.get("endpoints") or {}).values()
+        counts["monitored endpoints"] += sum("monitoring" in e for e in endpoints)
+    return counts
 
 
 def plan_resources(build: Path, env: str = "local") -> int:
@@ -210,15 +282,20 @@ def main() -> None:
     for teams in args.teams:
         results = bench(teams, args.repeats, work)
         resources = plan_resources(work / f"org{teams}" / "build")
-        rows.append((teams, results, resources))
-    header = "| stage | " + " | ".join(f"N={t}" for t, _, _ in rows) + " | peak MiB |"
+        counts = lifecycle(work / f"org{teams}" / "configs")
+        rows.append((teams, results, resources, counts))
+    header = "| stage | " + " | ".join(f"N={t}" for t, *_ in rows) + " | peak MiB (tree) |"
     print(header)
     print("|" + "---|" * (len(rows) + 2))
-    for stage in rows[0][1]:
-        cells = " | ".join(r[stage].cell() for _, r, _ in rows)
+    for stage in STAGES:
+        cells = " | ".join(r[stage].cell() for _, r, *_ in rows)
         print(f"| {stage} | {cells} | {rows[-1][1][stage].memory()} |")
+    print("\nthe generated organisations (resources: planned by `mlplat plan --env local`):")
+    for teams, _, resources, counts in rows:
+        shown = ", ".join(f"{value:,} {name}" for name, value in counts.items())
+        print(f"  N={teams}: {shown}; {resources:,} resources")
     print("\nratios (same run):")
-    for teams, results, resources in rows:
+    for teams, results, resources, _ in rows:
         floor = results["parse floor"].median
         print(
             f"  N={teams}: validate / parse floor = {results['validate'].median / floor:.2f}; "
@@ -228,6 +305,11 @@ def main() -> None:
             f"watch / full plan = "
             f"{results['watch: plan (1 change)'].median / results['plan'].median:.3f}"
         )
+    by_size = {teams: results for teams, results, *_ in rows}
+    for small, large in zip(sorted(by_size), sorted(by_size)[1:], strict=False):
+        for stage in ("plan (1 change)", "validate (1 change)", "plan"):
+            ratio = by_size[large][stage].median / by_size[small][stage].median
+            print(f"  {stage}: N={large} / N={small} = {ratio:.2f}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -206,6 +206,7 @@ class BuildCache:
         self._store = _Store(folder) if folder is not None else None
         self.hits = 0
         self.misses = 0
+        self._stage_counts: dict[tuple[str, bool], int] = {}
         self._memory: dict[tuple[str, tuple[int, ...], Hashable], tuple[int, Any, Any]] | None = (
             None
         )
@@ -267,7 +268,7 @@ class BuildCache:
         slot = (stage, (), key)
         if self._memory is not None and (found := self._memory.get(slot)) is not None:
             self._memory[slot] = (self._generation, (), found[2])
-            self.hits += 1
+            self._count(stage, hit=True)
             return found[2]
         data = self.get(stage, key)
         if data is None:
@@ -343,11 +344,23 @@ class BuildCache:
                 self._store.touch(stage, key, time.time())  # in use: keep it from being pruned
         except (sqlite3.Error, OSError):
             found = None
-        if found is None:
+        self._count(stage, hit=found is not None)
+        return None if found is None else found[0]
+
+    def _count(self, stage: str, *, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
             self.misses += 1
-            return None
-        self.hits += 1
-        return found[0]
+        slot = (stage, hit)
+        self._stage_counts[slot] = self._stage_counts.get(slot, 0) + 1
+
+    def hits_of(self, stage: str) -> int:
+        """Entries of `stage` found (in memory or stored) since this object was made."""
+        return self._stage_counts.get((stage, True), 0)
+
+    def misses_of(self, stage: str) -> int:
+        return self._stage_counts.get((stage, False), 0)
 
     def put(self, stage: str, key: str, data: bytes, decoded: Any = None) -> None:
         """Store `data`; a resident process also remembers `decoded` (what `load` would

@@ -97,7 +97,7 @@ def environments_of(args: argparse.Namespace, *, default_all: bool = False) -> l
     """The environments of a command that runs for several: `--env all` (or no environment
     at all, with `default_all`), `--env changed` (those the change since `--base` reaches);
     None for one environment."""
-    from compiler.frontend import environments
+    from compiler.config_layout import environments
 
     overrides = list(getattr(args, "overrides", None) or [])
     chosen = any(o.startswith("env=") for o in overrides)

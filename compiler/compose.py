@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
+from compiler.config_layout import (
+    CLI_FILE,
+    ROOT_CONFIG,
+    TEAMS_DIR,
+    YAML_SUFFIXES,
+    config_groups,
+)
 from compiler.confine import (
     RESOLVER_HINT,
     defaults_problems,
@@ -41,11 +50,7 @@ from compiler.yaml_source import (
 )
 from schemas.team import TeamSpec
 
-ROOT_CONFIG = "platform"
-TEAMS_DIR = "teams"
 MAX_TEAMS = 5000
-YAML_SUFFIXES = (".yaml", ".yml")
-CLI_FILE = "<command line>"
 
 
 @dataclass
@@ -92,14 +97,6 @@ def _display_path(path: str, cwd: str) -> str:
         return path
 
 
-def config_groups(configs_dir: Path) -> list[str]:
-    return sorted(
-        entry.name
-        for entry in os.scandir(configs_dir)
-        if entry.is_dir() and entry.name != TEAMS_DIR and not entry.name.startswith((".", "_"))
-    )
-
-
 def _options(configs_dir: Path, group: str) -> list[str]:
     folder = configs_dir / group
     if not folder.is_dir():
@@ -107,7 +104,46 @@ def _options(configs_dir: Path, group: str) -> list[str]:
     return sorted(p.stem for p in folder.iterdir() if p.suffix in YAML_SUFFIXES)
 
 
+def _exact_json(value: Any) -> bytes | None:
+    """`value` as JSON when it reads back exactly equal (else None: not cached)."""
+    try:
+        data = orjson.dumps(value)
+    except TypeError:
+        return None
+    return data if orjson.loads(data) == value else None
+
+
 def _parse_overrides(
+    overrides: Sequence[str], groups: list[str], cache: BuildCache | None = None
+) -> tuple[list[_Override], list[Diagnostic]]:
+    """Hydra's parse of the overrides, remembered in `cache` when every one parsed: a warm
+    run (`mlplat validate --env prod`) then never imports Hydra's parser."""
+    key = None
+    if cache is not None and cache.enabled:
+        key = digest("overrides", list(overrides), groups, _hydra_code())
+        found = cache.get("overrides", key)
+        if found is not None:
+            col, parsed = 1, []
+            for text, (kind, okey, type_name, value) in zip(
+                overrides, orjson.loads(found), strict=True
+            ):
+                parsed.append(_Override(text, kind, okey, type_name, value, Span(CLI_FILE, 1, col)))
+                col += len(text) + 1
+            return parsed, []
+    parsed, diags = _parse_overrides_with_hydra(overrides, groups)
+    if key is not None and cache is not None and not diags:
+        data = _exact_json([[o.kind, o.key, o.type, o.value] for o in parsed])
+        if data is not None:
+            cache.put("overrides", key, data)
+    return parsed, diags
+
+
+def _hydra_code() -> tuple[str, dict[str, str]]:
+    """What Hydra's results depend on besides their inputs: this module and Hydra itself."""
+    return code_fingerprint("compiler/compose.py"), versions("hydra-core", "omegaconf")
+
+
+def _parse_overrides_with_hydra(
     overrides: Sequence[str], groups: list[str]
 ) -> tuple[list[_Override], list[Diagnostic]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -208,6 +244,35 @@ def _defaults_span(root_src: SourceMap, root: dict[str, Any], group: str) -> Spa
 
 class ResolverRefused(Exception):
     """The composed config calls a resolver: it is not resolved (E014)."""
+
+
+def _hydra_compose_cached(
+    configs_dir: Path, overrides: list[str], cache: BuildCache | None
+) -> tuple[dict[str, Any] | None, dict[str, str], Exception | None]:
+    """`_hydra_compose`, remembered in `cache` under everything Hydra may read: the bytes of
+    every config file outside `teams/` (and their names), the overrides, this module and
+    Hydra's versions. A warm run never imports Hydra; failures are never cached."""
+    if cache is None or not cache.enabled:
+        return _hydra_compose(configs_dir, overrides)
+    others = sorted(
+        path
+        for top in configs_dir.iterdir()
+        if top.name != TEAMS_DIR
+        for path in ([top] if not top.is_dir() else top.rglob("*"))
+        if path.is_file()
+    )
+    names = [path.relative_to(configs_dir).as_posix() for path in others]
+    key = digest("hydra-compose", overrides, names, file_digest(others), _hydra_code())
+    found = cache.get("compose", key)
+    if found is not None:
+        tree, choices = orjson.loads(found)
+        return tree, choices, None
+    tree, choices, exc = _hydra_compose(configs_dir, overrides)
+    if exc is None and tree is not None:
+        data = _exact_json([tree, choices])
+        if data is not None:
+            cache.put("compose", key, data)
+    return tree, choices, exc
 
 
 def _hydra_compose(
@@ -681,7 +746,7 @@ def compose_config(
             )
         ]
     groups = config_groups(configs_dir)
-    parsed, diags = _parse_overrides(overrides, groups)
+    parsed, diags = _parse_overrides(overrides, groups, cache)
     diags.extend(override_problems((ov.key, ov.value, ov.span) for ov in parsed))
     root_loaded = read_yaml(str(root_file), display_path(root_file))
     diags.extend(root_loaded.diagnostics)
@@ -782,7 +847,7 @@ def compose_config(
 
     root_overrides = [ov for ov in parsed if ov.kind == "root"]
     hydra_overrides = [ov.text for ov in parsed if ov.kind in ("group", "root")]
-    tree, _choices, exc = _hydra_compose(configs_dir, hydra_overrides)
+    tree, _choices, exc = _hydra_compose_cached(configs_dir, hydra_overrides, cache)
     if isinstance(exc, ResolverRefused):
         return None, [
             *diags,

@@ -14,17 +14,15 @@ from compiler.compose import (
     YAML_SUFFIXES,
     Composed,
     compose_config,
-    config_groups,
     display_path,
 )
+from compiler.config_layout import ENV_GROUP
 from compiler.diagnostics import Diagnostic, Span, has_errors, sort_key, unique
 from compiler.ir import PlatformIR
 from compiler.link import link
 from compiler.policy.org import check_org_policies
 from compiler.validate import validate_composed
 from compiler.yaml_source import Locator, SourceMap, read_yaml
-
-ENV_GROUP = "env"
 
 
 @dataclass(frozen=True)
@@ -132,16 +130,6 @@ def unread_file_problems(
             continue
         diags.extend(read_yaml(str(path), display_path(path)).diagnostics)
     return diags
-
-
-def environments(configs_dir: Path | str) -> list[str]:
-    """The environments of a configs folder: its `env/` overlays."""
-    folder = Path(configs_dir) / ENV_GROUP
-    if not Path(configs_dir).is_dir() or ENV_GROUP not in config_groups(Path(configs_dir)):
-        return []
-    return sorted(
-        p.stem for p in folder.iterdir() if p.suffix in YAML_SUFFIXES and not p.is_symlink()
-    )
 
 
 @dataclass

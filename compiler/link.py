@@ -86,6 +86,8 @@ RUNTIME_FRAMEWORKS: dict[str, set[str]] = {
 class _Linker:
     spec: ParsedSpec
     diags: list[Diagnostic] = field(default_factory=list)
+    cache: BuildCache | None = None
+    """The build's cache (facts read from files, e.g. a source file's columns)."""
 
     @property
     def sources(self) -> Locator:
@@ -828,7 +830,7 @@ def _remembered(
     same spec objects and key give the same result); its diagnostics are replayed."""
 
     def compute() -> tuple[T, list[Diagnostic]]:
-        own = _Linker(ln.spec)
+        own = _Linker(ln.spec, cache=ln.cache)
         return link_one(own), own.diags
 
     if memo is None:
@@ -974,7 +976,7 @@ def link(
     which unchanged teams' pipelines are reused. `incomplete`: with errors, the IR of what did
     link (objects with errors left out) rather than None, so that checks of the objects that
     are fine still run; it must never be built or deployed from."""
-    ln = _Linker(spec)
+    ln = _Linker(spec, cache=memo)
     memo = memo if memo is not None and memo.resident else None
     context = _context_key(spec) if memo is not None else ""
     root = spec.root

@@ -16,7 +16,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compiler.cache import REPO
+import orjson
+
+from compiler.cache import REPO, BuildCache, digest, file_digest, versions
 from compiler.compose import TEAMS_DIR
 from compiler.diagnostics import did_you_mean
 from compiler.ir_features import (
@@ -111,13 +113,24 @@ def _columns(path: str, stamp: float) -> dict[str, str] | None:
     return {field.name: str(field.type) for field in schema}
 
 
-def source_columns(path: str) -> dict[str, str] | None:
+def source_columns(path: str, cache: BuildCache | None = None) -> dict[str, str] | None:
+    """`_columns` of a repository file; with a cache, remembered under the file's bytes and
+    pyarrow's version, so a warm run reads no Parquet footer (and never imports pyarrow)."""
     file = REPO / path
     try:
         stamp = file.stat().st_mtime
     except OSError:
         return None
-    return _columns(str(file), stamp)
+    if cache is None or not cache.enabled:
+        return _columns(str(file), stamp)
+    key = digest("source-columns", file_digest([file]), versions("pyarrow"))
+    found = cache.get("source-columns", key)
+    if found is not None:
+        columns: dict[str, str] | None = orjson.loads(found)
+        return columns
+    columns = _columns(str(file), stamp)
+    cache.put("source-columns", key, orjson.dumps(columns))
+    return columns
 
 
 def _arrow_fits(feature_type: str, arrow: str) -> bool:
@@ -148,7 +161,7 @@ def link_team_features(
     for name, spec in tspec.sources.items():
         written: tuple[str, str, str] | None = None
         if spec.path is not None:
-            found = source_columns(spec.path)
+            found = source_columns(spec.path, ln.cache)
             if spec.path.endswith(".csv") and store.provider == "aws":
                 ln.err(
                     "E309",
@@ -806,16 +819,11 @@ def check_skew(
     model = models.get(endpoint.model)
     source = model.source if model is not None else None
     trained = None
-    where = None
     if model is not None and source is not None:
         pipeline = specs[model.team].pipelines.get(source.pipeline)
         step = pipeline.steps.get(source.step) if pipeline is not None else None
         if step is not None and step.features is not None:
             trained = feature_services.get(model.team, {}).get(step.features.service)
-            where = ln.at(
-                TEAMS_DIR, model.team, "pipelines", source.pipeline, "steps", source.step,
-                "features", "service",
-            )  # fmt: skip
     if trained is None:
         ln.err(
             "E306",
@@ -829,6 +837,12 @@ def check_skew(
     want = [(f.view, f.name, f.type) for f in trained.features]
     got = [(f.view, f.name, f.type) for f in served.features]
     if want != got:
+        # located only for the message: locating parses the team file's positions
+        assert model is not None and source is not None
+        where = ln.at(
+            TEAMS_DIR, model.team, "pipelines", source.pipeline, "steps", source.step,
+            "features", "service",
+        )  # fmt: skip
         ln.err(
             "E306",
             f"training/serving skew: endpoint '{endpoint.name}' sends {_show(got, want)} to model "

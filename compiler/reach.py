@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from compiler.compose import YAML_SUFFIXES
-from compiler.frontend import ENV_GROUP, environments
+from compiler.config_layout import ENV_GROUP, environments
 
 BUILDS_EVERY_ENVIRONMENT = (
     "components/",

@@ -53,7 +53,7 @@ def run_many(args: argparse.Namespace, console: Console, names: list[str]) -> in
     """Plan each environment of `names`; one review (build/report.md) and, with --format
     json, one document of every environment's diagnostics."""
     from compiler.cli import ALL_ENVIRONMENTS
-    from compiler.frontend import environments
+    from compiler.config_layout import environments
     from compiler.plan.combined import EnvironmentPlan, combine_reports
 
     if args.env == ALL_ENVIRONMENTS:

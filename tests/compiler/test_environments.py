@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.frontend import config_files, environments, load_environments
+from compiler.config_layout import environments
+from compiler.frontend import config_files, load_environments
 from tests.conftest import CONFIGS
 from tests.helpers import apply_edits, load_cases, run_cli
 

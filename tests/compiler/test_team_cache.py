@@ -22,9 +22,9 @@ def edit(path, old, new):
 def test_cached_specs_give_the_same_ir(configs, tmp_path, env):
     cache = BuildCache(tmp_path / "cache")
     cold = load_platform(configs, [f"env={env}"], cache=cache)
-    assert cache.misses == team_count(configs) and cache.hits == 0
+    assert cache.misses_of("teams") == team_count(configs) and cache.hits_of("teams") == 0
     warm = load_platform(configs, [f"env={env}"], cache=cache)
-    assert cache.hits == team_count(configs)
+    assert cache.hits_of("teams") == team_count(configs)
     assert (
         warm.ir.canonical_json()
         == cold.ir.canonical_json()
@@ -62,7 +62,7 @@ def test_changes_reach_the_team(configs, tmp_path, change, overrides, check):
         edit(configs / change[0], change[1], change[2])
     result = load_platform(configs, overrides, cache=cache)
     assert result.ok and check(result.ir)
-    assert cache.hits == team_count(configs) - 1  # the other teams were reused
+    assert cache.hits_of("teams") == team_count(configs) - 1  # the other teams were reused
 
 
 def test_teams_with_problems_are_never_cached(configs, tmp_path):
@@ -71,4 +71,4 @@ def test_teams_with_problems_are_never_cached(configs, tmp_path):
     for _ in range(2):
         result = load_platform(configs, cache=cache)
         assert sorted(d.code for d in result.diagnostics if d.is_error) == ["E101", "E102"]
-    assert cache.hits == team_count(configs) - 1  # the valid teams, on the second run only
+    assert cache.hits_of("teams") == team_count(configs) - 1  # the valid teams, on the second run only

@@ -42,3 +42,28 @@ def test_pr_workflow_uses_make_targets_and_the_report_marker():
 def test_make_plan_passes_base_and_arguments():
     makefile = (REPO / "Makefile").read_text()
     assert "\n\t$(MLPLAT) plan --env $(ENV) $(if $(BASE),--base $(BASE)) $(PLAN_ARGS)\n" in makefile
+
+
+def _prefix(key: str) -> str:
+    return key.rsplit("-${{", 1)[0]
+
+
+def test_pull_requests_restore_the_build_cache_that_main_saves_for_their_base():
+    """The fresh-process plan of a pull request starts from the build of its base commit."""
+    pr = yaml.safe_load((REPO / ".github" / "workflows" / "pr.yml").read_text())
+    steps = pr["jobs"]["plan"]["steps"]
+    (restore,) = [s for s in steps if s.get("uses", "").startswith("actions/cache/restore")]
+    first_build = next(i for i, s in enumerate(steps) if "make validate" in s.get("run", ""))
+    assert steps.index(restore) < first_build
+    assert restore["with"]["path"] == "build"
+    assert restore["with"]["key"].endswith("-${{ github.event.pull_request.base.sha }}")
+    main = yaml.safe_load((REPO / ".github" / "workflows" / "main.yml").read_text())
+    assert main[True] == {"push": {"branches": ["main"]}}  # YAML 1.1 reads `on:` as True
+    main_steps = main["jobs"]["build-cache"]["steps"]
+    (save,) = [s for s in main_steps if s.get("uses", "").startswith("actions/cache/save")]
+    assert save["with"]["path"] == "build"
+    assert save["with"]["key"].endswith("-${{ github.sha }}")
+    assert _prefix(save["with"]["key"]) == _prefix(restore["with"]["key"])
+    assert restore["with"]["restore-keys"].strip() == _prefix(save["with"]["key"]) + "-"
+    runs = "\n".join(s.get("run", "") for s in main_steps)
+    assert "make -s plan ENV=all" in runs and "make validate" in runs
