@@ -71,4 +71,6 @@ def test_teams_with_problems_are_never_cached(configs, tmp_path):
     for _ in range(2):
         result = load_platform(configs, cache=cache)
         assert sorted(d.code for d in result.diagnostics if d.is_error) == ["E101", "E102"]
-    assert cache.hits_of("teams") == team_count(configs) - 1  # the valid teams, on the second run only
+    assert (
+        cache.hits_of("teams") == team_count(configs) - 1
+    )  # the valid teams, on the second run only
