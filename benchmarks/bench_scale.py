@@ -100,11 +100,13 @@ def run(argv: list[str], cwd: Path) -> tuple[float, float]:
     (sampled every 0.1 s, and never below the largest process's own peak); fails loudly on
     errors."""
     started = time.perf_counter()
+    # files, not pipes: a process that writes more than a pipe holds never blocks on it
+    stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
     process = subprocess.Popen(
         [*MLPLAT, *argv],
         cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=stdout,
+        stderr=stderr,
         env={**os.environ, "PYTHONPATH": str(REPO), "CI": "1"},
     )
     peak = 0.0
@@ -115,8 +117,9 @@ def run(argv: list[str], cwd: Path) -> tuple[float, float]:
         peak = max(peak, resident_mib(process_tree(process.pid)))
         time.sleep(0.1)
     seconds = time.perf_counter() - started
-    out = process.stdout.read().decode() if process.stdout else ""
-    err = process.stderr.read().decode() if process.stderr else ""
+    stdout.seek(0)
+    stderr.seek(0)
+    out, err = stdout.read().decode(), stderr.read().decode()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"mlplat {' '.join(argv)} failed ({code}):\n{out}\n{err}")
@@ -148,22 +151,24 @@ def touch_one_file(configs: Path) -> None:
 def watch_rebuilds(configs: Path, build: Path, repeats: int) -> tuple[list[float], float]:
     """`mlplat watch` on `configs`: seconds from each one-file change to its result line
     (polling every 0.05 s included), and the watch process's peak RSS in MiB."""
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: never blocks
     process = subprocess.Popen(
         [*MLPLAT, "watch", "--configs", str(configs), "--build-dir", str(build),
          "--interval", "0.05", "--builds", str(repeats + 1)],
         cwd=configs.parent,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO), "CI": "1"},
     )  # fmt: skip
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
 
     def result_line() -> str:
         line = process.stdout.readline()  # type: ignore[union-attr]
         if not line.startswith("ok:"):
             process.kill()
-            raise SystemExit(f"mlplat watch: {line}\n{process.stderr.read()}")  # type: ignore[union-attr]
+            errors.seek(0)
+            raise SystemExit(f"mlplat watch: {line}\n{errors.read().decode()}")
         return line
 
     result_line()  # the first build (and the one-off warm-up after it)
@@ -176,7 +181,6 @@ def watch_rebuilds(configs: Path, build: Path, repeats: int) -> tuple[list[float
         seconds.append(time.perf_counter() - started)
         time.sleep(1)
     _, status, usage = os.wait4(process.pid, 0)
-    process.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"mlplat watch exited with {os.waitstatus_to_exitcode(status)}")
     return seconds, usage.ru_maxrss / 1024

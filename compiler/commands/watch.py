@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from compiler.cli import (
@@ -91,9 +92,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         builds += 1
         if args.builds and builds >= args.builds:
             return code
-        console.step(
-            f"watch: waiting for changes under {', '.join(sorted(map(str, session.roots)))}"
-        )
+        console.step(f"watch: waiting for changes under {watched(session.roots)}")
         seen, changes = wait_for_change(lambda: session.roots, seen, args.interval)
         if any(p.endswith(".py") for p in changes):  # step code edited, added or removed
             forget_modules(changes)
@@ -124,3 +123,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stop after N builds and exit with the last build's status (default: never)",
     )
     parser.set_defaults(func=run)
+
+
+def watched(roots: Iterable[object], shown: int = 3) -> str:
+    """The folders watched, in one line: the first few, and how many more (a large
+    organisation's step code spans thousands of folders)."""
+    names = sorted(map(str, roots))
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more:,} more folders" if more > 0 else "")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.build import BuildOptions, compile_files
-from compiler.buildout import StagedTree, update_tree
+from compiler.buildout import StagedTree, refresh_tree, refreshable, update_tree, write_tree
 from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error, has_errors
 from compiler.frontend import FrontendResult
@@ -172,13 +172,16 @@ def plan_outputs(
     options: BuildOptions | None = None,
     previous: Mapping[str, bytes | str] | None = None,
 ) -> PlanOutcome:
-    """`plan_files`, then atomically replace `build/<env>/` when there are no errors.
+    """`plan_files`, then replace `build/<env>/` when there are no errors (on errors the
+    previous build stays as it was).
 
-    The new folder is staged beside the old one: the compile outputs while the program runs
-    on the workers, the rest at the end, then swapped in (`buildout.StagedTree`); on errors
-    the staging folder is removed and the previous build stays. `previous`: the files this
-    process last wrote there (`mlplat watch`); only the ones that differ are rewritten, in
-    place (see `buildout.update_tree`).
+    Without a previous build, the new folder is staged beside the old one: the compile
+    outputs while the program runs on the workers, the rest at the end, then swapped in
+    (`buildout.StagedTree`). Over a previous build with its digest list (a pull request's
+    plan from the cache of its base), only the files that differ are written, each
+    atomically, at the end (`buildout.refresh_tree`; a whole staged tree when most changed).
+    `previous`: the files this process last wrote there (`mlplat watch`); only the ones that
+    differ are rewritten, in place (see `buildout.update_tree`).
     """
     assert result.ir is not None
     target = build_dir / result.ir.environment
@@ -188,6 +191,16 @@ def plan_outputs(
         if not has_errors(outcome.diagnostics):
             started = time.perf_counter()
             update_tree(outcome.target, outcome.files, previous)
+            outcome.seconds["write"] = time.perf_counter() - started
+        return outcome
+
+    if refreshable(target):  # a pull request's plan: most files are the previous build's
+        outcome = plan_files(result, baseline, progress, options)
+        outcome.target = target
+        if not has_errors(outcome.diagnostics):
+            started = time.perf_counter()
+            if refresh_tree(target, outcome.files) is None:
+                write_tree(target, outcome.files)
             outcome.seconds["write"] = time.perf_counter() - started
         return outcome
 

@@ -195,3 +195,13 @@ def test_watch_rebuilds_after_each_change_like_a_fresh_plan(configs, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert tree_bytes(fresh / "prod") == written
+
+
+def test_the_waiting_line_names_a_few_folders_and_counts_the_rest():
+    from compiler.commands.watch import watched
+
+    assert watched(["configs", "components"]) == "components, configs"
+    many = ["configs", *(f"components/team_{n:04d}" for n in range(1500))]
+    assert watched(many) == (
+        "components/team_0000, components/team_0001, components/team_0002 and 1,498 more folders"
+    )
