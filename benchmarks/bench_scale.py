@@ -40,10 +40,12 @@ MLPLAT = [sys.executable, "-m", "compiler.cli"]
 class Sample:
     seconds: list[float] = field(default_factory=list)
     peak_mib: list[float] = field(default_factory=list)
+    peak_pss_mib: list[float] = field(default_factory=list)
 
-    def add(self, seconds: float, peak_mib: float) -> None:
+    def add(self, seconds: float, peak_mib: float, peak_pss_mib: float = 0.0) -> None:
         self.seconds.append(seconds)
         self.peak_mib.append(peak_mib)
+        self.peak_pss_mib.append(peak_pss_mib)
 
     @property
     def median(self) -> float:
@@ -57,6 +59,9 @@ class Sample:
 
     def memory(self) -> str:
         return f"{max(self.peak_mib):.0f}" if self.peak_mib else "-"
+
+    def proportional(self) -> str:
+        return f"{max(self.peak_pss_mib):.0f}" if any(self.peak_pss_mib) else "-"
 
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -95,10 +100,26 @@ def resident_mib(pids: list[int]) -> float:
     return pages * PAGE / 2**20
 
 
-def run(argv: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak memory (MiB) of one mlplat process and its workers, summed
-    (sampled every 0.1 s, and never below the largest process's own peak); fails loudly on
-    errors."""
+def proportional_mib(pids: list[int]) -> float:
+    """Summed proportional set size of `pids` (`Pss` of /proc/<pid>/smaps_rollup): a page
+    shared by k processes counts 1/k in each, so the sum is the memory they use together."""
+    kib = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+                for line in rollup:
+                    if line.startswith(b"Pss:"):
+                        kib += int(line.split()[1])
+                        break
+        except (OSError, IndexError, ValueError):
+            continue
+    return kib / 1024
+
+
+def run(argv: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds and peak memory (MiB) of one mlplat process and its workers: resident
+    sets summed (sampled every 0.1 s, never below the largest process's own peak) and
+    proportional sets summed (sampled every 0.5 s); fails loudly on errors."""
     started = time.perf_counter()
     # files, not pipes: a process that writes more than a pipe holds never blocks on it
     stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
@@ -109,12 +130,17 @@ def run(argv: list[str], cwd: Path) -> tuple[float, float]:
         stderr=stderr,
         env={**os.environ, "PYTHONPATH": str(REPO), "CI": "1"},
     )
-    peak = 0.0
+    peak = pss = 0.0
+    samples = 0
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
-        peak = max(peak, resident_mib(process_tree(process.pid)))
+        tree = process_tree(process.pid)
+        peak = max(peak, resident_mib(tree))
+        if samples % 5 == 0:  # smaps_rollup walks page tables: every 0.5 s only
+            pss = max(pss, proportional_mib(tree))
+        samples += 1
         time.sleep(0.1)
     seconds = time.perf_counter() - started
     stdout.seek(0)
@@ -123,7 +149,7 @@ def run(argv: list[str], cwd: Path) -> tuple[float, float]:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"mlplat {' '.join(argv)} failed ({code}):\n{out}\n{err}")
-    return seconds, max(peak, usage.ru_maxrss / 1024)
+    return seconds, max(peak, usage.ru_maxrss / 1024), pss
 
 
 def parse_floor(configs: Path) -> float:
@@ -288,12 +314,17 @@ def main() -> None:
         resources = plan_resources(work / f"org{teams}" / "build")
         counts = lifecycle(work / f"org{teams}" / "configs")
         rows.append((teams, results, resources, counts))
-    header = "| stage | " + " | ".join(f"N={t}" for t, *_ in rows) + " | peak MiB (tree) |"
+    header = (
+        "| stage | "
+        + " | ".join(f"N={t}" for t, *_ in rows)
+        + " | peak MiB, RSS summed | peak MiB, PSS summed |"
+    )
     print(header)
-    print("|" + "---|" * (len(rows) + 2))
+    print("|" + "---|" * (len(rows) + 3))
     for stage in STAGES:
         cells = " | ".join(r[stage].cell() for _, r, *_ in rows)
-        print(f"| {stage} | {cells} | {rows[-1][1][stage].memory()} |")
+        largest = rows[-1][1][stage]
+        print(f"| {stage} | {cells} | {largest.memory()} | {largest.proportional()} |")
     print("\nthe generated organisations (resources: planned by `mlplat plan --env local`):")
     for teams, _, resources, counts in rows:
         shown = ", ".join(f"{value:,} {name}" for name, value in counts.items())
