@@ -94,7 +94,7 @@ def _one_file(path: str) -> str:
     return _content_digest(path, stat.st_size, stat.st_mtime_ns)
 
 
-def file_digest(paths: Iterable[Path]) -> str:
+def file_digest(paths: Iterable[Path | str]) -> str:
     """Digest of several files' names and contents."""
     return digest([(str(path), _one_file(str(path))) for path in paths])
 

@@ -80,11 +80,16 @@ def forget_code_layout() -> None:
 
 def team_code_files(pipeline: Pipeline) -> list[Path]:
     """Source files of the python step functions a pipeline ships (and their packages)."""
+    return [Path(p) for p in _team_code_paths(pipeline)]
+
+
+def _team_code_paths(pipeline: Pipeline) -> list[str]:
+    """`team_code_files` as strings: keys of thousands of pipelines need no Path objects."""
     files: set[str] = set()
     for step in pipeline.steps.values():
         if step.python is not None:
             files.update(_module_files(str(code_root()), step.python.function.split(":", 1)[0]))
-    return [Path(p) for p in sorted(files)]
+    return sorted(files)
 
 
 def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = None) -> str:
@@ -99,7 +104,7 @@ def pipeline_key(ir: PlatformIR, pipeline: Pipeline, cache: BuildCache | None = 
         for name in names
         if (pool := ir.node_pools.get(name)) is not None
     )
-    files = file_digest(team_code_files(pipeline))  # step code may change under a watch
+    files = file_digest(_team_code_paths(pipeline))  # step code may change under a watch
     root = pipeline_root(ir, pipeline)
 
     def compute() -> str:
