@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -58,12 +58,20 @@ def map_unordered(
 
     `meanwhile` is work of this process that the tasks do not need: it runs once the workers
     have started (so this process is not idle while they run, and its work does not wait for
-    them), or first when the tasks run here. It must not fork.
+    them), or first when the tasks run here. It must not fork, except beside a single task
+    (`min_batch=1`), which runs in a forked process of its own (`Forked`).
     """
     if jobs <= 1 or len(tasks) < min_batch or not fork_safe():
         if meanwhile is not None:
             meanwhile()
         yield from map(function, tasks)
+        return
+    if len(tasks) == 1 and meanwhile is not None:
+        # one task beside this process's own work: a forked process, not a pool, so this
+        # process runs no helper threads and `meanwhile` may still use workers of its own
+        forked = Forked(function, tasks[0])
+        meanwhile()
+        yield forked.result()
         return
     context = multiprocessing.get_context("fork")
     chunk = max(1, len(tasks) // (jobs * 8))
@@ -72,3 +80,48 @@ def map_unordered(
         if meanwhile is not None:
             meanwhile()
         yield from results
+
+
+class Forked(Generic[R]):
+    """`function(argument)` in a forked child process, its result read back through a pipe.
+
+    Unlike a pool, it starts no thread in this process, so this process can fork again
+    while the child runs. The child's exception is raised by `result`."""
+
+    def __init__(self, function: Callable[[T], R], argument: T) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_run_forked, args=(function, argument, send), daemon=True
+        )
+        self._process.start()
+        send.close()
+
+    def result(self) -> R:
+        try:
+            ok, value = self._receive.recv()  # before join: a large result fills the pipe
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(
+                f"a worker process ended without a result (exit code {self._process.exitcode})"
+            ) from None
+        finally:
+            self._receive.close()
+        self._process.join()
+        if not ok:
+            raise value
+        return value
+
+
+def _run_forked(function: Callable[[Any], Any], argument: Any, send: Any) -> None:
+    gc.freeze()
+    try:
+        result: tuple[bool, Any] = (True, function(argument))
+    except BaseException as exc:  # handed to the parent, which raises it
+        result = (False, exc)
+    try:
+        send.send(result)
+    except Exception as exc:  # an exception that does not pickle
+        send.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        send.close()

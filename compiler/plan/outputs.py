@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from compiler.build import BuildOptions, compile_files
+from compiler.build import BuildOptions, CompileOutcome, compile_files
 from compiler.buildout import StagedTree, refresh_tree, refreshable, update_tree, write_tree
 from compiler.compose import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error, has_errors
@@ -25,9 +25,10 @@ from compiler.plan.manifests import (
 )
 from compiler.plan.model import Plan
 from compiler.plan.report import Baseline, PolicyFinding, render_report
-from compiler.plan.sharded import plan_or_failure, prefetch
+from compiler.plan.sharded import lookup, plan_or_failure, prefetch
 from compiler.policy.pods import pipeline_facts
 from compiler.policy.security import baseline_findings, is_policy_finding
+from compiler.workers import fork_safe
 
 Progress = Callable[[str], None]
 
@@ -81,7 +82,9 @@ def plan_files(
 ) -> PlanOutcome:
     """Compile, run the program under mocks, check manifests, diff and report, in memory.
 
-    While the program runs on the workers this process reads the compiled pipelines' pod facts
+    When the program has a few teams to plan on top of cached fragments (a pull request's
+    change), it runs on a forked worker while this process compiles. Otherwise the pipelines
+    compile first. While the program runs on the workers this process reads the compiled pipelines' pod facts
     (`policy.pods.pipeline_facts`: derived by this build's compile step, else from the
     cache, else parsed) and hands the compile outputs to `early` (where `plan_outputs` writes them).
     While the workers check the manifests, it runs the security baseline and renders the
@@ -90,35 +93,68 @@ def plan_files(
     findings = policy_findings(result.diagnostics)
     ir = result.ir
     outcome = PlanOutcome(target=Path())
-    started = time.perf_counter()
     options = options or BuildOptions()
-    # while the pipelines compile on the workers, load what the program's workers will need
-    compiled = compile_files(
-        result, progress, options, meanwhile=partial(prefetch, ir, options.cache, options.jobs)
-    )
-    outcome.files.update(compiled.files)
-    outcome.diagnostics.extend(compiled.diagnostics)
-    outcome.seconds["compile"] = time.perf_counter() - started
-    if has_errors(outcome.diagnostics):
-        return outcome
-
-    progress("running the Pulumi program under mocks ...")
-    started = time.perf_counter()
-    compiled_files = dict(outcome.files)
+    found = lookup(ir, options.cache)
+    compiled: CompileOutcome | None = None
+    compiled_files: dict[str, bytes | str] = {}
     facts: dict[str, dict[str, Any]] | None = None
 
     def during_program() -> None:  # while the workers run the program
         nonlocal facts
+        assert compiled is not None
         if early is not None:
             early(compiled_files)
         facts = pipeline_facts(ir, compiled_files, options.cache, known=compiled.pod_facts)
 
-    plan = plan_or_failure(ir, options.cache, options.jobs, progress, meanwhile=during_program)
+    def compile_step(meanwhile: Callable[[], object] | None) -> None:
+        nonlocal compiled
+        started = time.perf_counter()
+        compiled = compile_files(result, progress, options, meanwhile=meanwhile)
+        outcome.files.update(compiled.files)
+        outcome.diagnostics.extend(compiled.diagnostics)
+        compiled_files.update(outcome.files)
+        outcome.seconds["compile"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    if found.small and options.jobs > 1 and fork_safe():
+        # A pull request's change: the program plans its few teams on a forked worker while
+        # this process compiles (the program needs the IR only), then reads the pod facts.
+        failed: list[BaseException] = []
+
+        def compile_meanwhile() -> None:
+            try:
+                compile_step(None)
+                if not has_errors(outcome.diagnostics):
+                    during_program()
+            except Exception as exc:  # a bug of the compile step is not the program's P101
+                failed.append(exc)
+
+        plan = plan_or_failure(
+            ir, options.cache, options.jobs, progress, meanwhile=compile_meanwhile, found=found
+        )
+        if failed:
+            raise failed[0]
+        if compiled is None:  # the program failed before its worker started
+            compile_step(None)
+        if has_errors(outcome.diagnostics):
+            return outcome  # compile errors first, as when the program runs after the compile
+        outcome.seconds["program"] = time.perf_counter() - started - outcome.seconds["compile"]
+    else:
+        # while the pipelines compile on the workers, load what the program's workers need
+        compile_step(partial(prefetch, ir, options.cache, options.jobs))
+        if has_errors(outcome.diagnostics):
+            return outcome
+        progress("running the Pulumi program under mocks ...")
+        started = time.perf_counter()
+        plan = plan_or_failure(
+            ir, options.cache, options.jobs, progress, meanwhile=during_program, found=found
+        )
+        outcome.seconds["program"] = time.perf_counter() - started
     if isinstance(plan, Diagnostic):
         outcome.diagnostics.append(plan)
         return outcome
     outcome.plan = plan
-    outcome.seconds["program"] = time.perf_counter() - started
+    assert compiled is not None
 
     progress("checking security and Kubernetes manifests ...")
     started = time.perf_counter()

@@ -19,6 +19,7 @@ import contextlib
 import json
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
@@ -170,28 +171,67 @@ def _resources(data: bytes) -> tuple[PlannedResource, ...]:
     return tuple(PlannedResource.from_json(r) for r in json.loads(data))
 
 
+@dataclass
+class Fragments:
+    """What the cache holds of a plan: the keys of its fragments and those found."""
+
+    pkey: str
+    keys: dict[str, str]
+    sources: dict[str, str]
+    platform_part: Sequence[PlannedResource] | None
+    team_parts: dict[str, Sequence[PlannedResource]]
+
+    @property
+    def todo(self) -> list[str]:
+        """The teams whose fragment must be planned."""
+        return sorted(set(self.keys) - set(self.team_parts))
+
+    @property
+    def runs(self) -> bool:
+        """Whether the program runs at all."""
+        return self.platform_part is None or bool(self.todo)
+
+    @property
+    def small(self) -> bool:
+        """A run of a few teams on the cached platform (a pull request's change): one shard."""
+        return self.platform_part is not None and 0 < len(self.todo) < PARALLEL_MIN_TEAMS
+
+
+def lookup(ir: PlatformIR, cache: BuildCache | None = None) -> Fragments:
+    """The fragment keys of `ir` and the fragments the cache holds."""
+    cache = cache or BuildCache(None)
+    sources = view_sources(ir.teams)
+    pkey = platform_key(ir)
+    keys = {team: team_key(ir, team, pkey, cache, sources) for team in ir.teams}
+    found = Fragments(pkey, keys, sources, None, {})
+    if cache.folder is not None:
+        found.platform_part = cache.load("plan", pkey, _resources)
+        for team, key in keys.items():
+            part = cache.load("plan", key, _resources)
+            if part is not None:
+                found.team_parts[team] = part
+    return found
+
+
 def plan_program(
     ir: PlatformIR,
     cache: BuildCache | None = None,
     jobs: int = 1,
     progress: Progress = lambda _m: None,
     meanwhile: Callable[[], object] | None = None,
+    found: Fragments | None = None,
 ) -> Plan:
     """The plan of `ir`: cached fragments plus fresh runs of the program for what changed
-    (while this process runs `meanwhile`, when the program runs at all)."""
+    (while this process runs `meanwhile`, when the program runs at all).
+
+    `found`: this very `lookup` done before. A small run (`Fragments.small`) goes to a
+    forked worker too when there is `meanwhile` work, so that work does not wait for it."""
     cache = cache or BuildCache(None)
-    sources = view_sources(ir.teams)
-    pkey = platform_key(ir)
-    keys = {team: team_key(ir, team, pkey, cache, sources) for team in ir.teams}
-    platform_part: Sequence[PlannedResource] | None = None
-    team_parts: dict[str, Sequence[PlannedResource]] = {}
-    if cache.folder is not None:
-        platform_part = cache.load("plan", pkey, _resources)
-        for team, key in keys.items():
-            found = cache.load("plan", key, _resources)
-            if found is not None:
-                team_parts[team] = found
-    todo = sorted(set(ir.teams) - set(team_parts))
+    found = found or lookup(ir, cache)
+    pkey, keys, sources = found.pkey, found.keys, found.sources
+    platform_part = found.platform_part
+    team_parts = dict(found.team_parts)
+    todo = found.todo
     if todo or platform_part is None:
         if team_parts or platform_part is not None:
             progress(
@@ -202,10 +242,11 @@ def plan_program(
         import platform_iac.program  # noqa: F401  - imported once here, inherited by the workers
 
         SHARED["plan_ir"], SHARED["plan_feature_sources"] = ir, sources
+        min_batch = 1 if found.small and meanwhile is not None else 2
         try:
             # shards run on the workers, or here when there is one (a run leaves no threads
             # behind, so this process can still fork afterwards)
-            runs = map_unordered(_run_shard, groups, jobs, min_batch=2, meanwhile=meanwhile)
+            runs = map_unordered(_run_shard, groups, jobs, min_batch=min_batch, meanwhile=meanwhile)
             for done, fragments in enumerate(runs, start=1):
                 decoded = [(owner, data, _resources(data)) for owner, data in fragments]
                 count = sum(len(resources) for _, _, resources in decoded)
@@ -234,11 +275,12 @@ def plan_or_failure(
     jobs: int = 1,
     progress: Progress = lambda _m: None,
     meanwhile: Callable[[], object] | None = None,
+    found: Fragments | None = None,
 ) -> Plan | Diagnostic:
     """`plan_program`, or the P101 diagnostic of a program that fails (its own checks, or a
     bug in it): `plan` and `check` report it the same way and stop."""
     try:
-        return plan_program(ir, cache, jobs, progress, meanwhile)
+        return plan_program(ir, cache, jobs, progress, meanwhile, found)
     except Exception as exc:
         return error(
             "P101",
