@@ -116,9 +116,10 @@ def plan_files(
         outcome.seconds["compile"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    if found.small and options.jobs > 1 and fork_safe():
+    if found.small and options.jobs > 1 and not options.cache.resident and fork_safe():
         # A pull request's change: the program plans its few teams on a forked worker while
         # this process compiles (the program needs the IR only), then reads the pod facts.
+        # Not in `mlplat watch`: its compile is mostly remembered, and a fork costs more.
         failed: list[BaseException] = []
 
         def compile_meanwhile() -> None:
