@@ -131,7 +131,13 @@ def plan_files(
                 failed.append(exc)
 
         plan = plan_or_failure(
-            ir, options.cache, options.jobs, progress, meanwhile=compile_meanwhile, found=found
+            ir,
+            options.cache,
+            options.jobs,
+            progress,
+            meanwhile=compile_meanwhile,
+            found=found,
+            fork_small=True,
         )
         if failed:
             raise failed[0]

@@ -220,12 +220,13 @@ def plan_program(
     progress: Progress = lambda _m: None,
     meanwhile: Callable[[], object] | None = None,
     found: Fragments | None = None,
+    fork_small: bool = False,
 ) -> Plan:
     """The plan of `ir`: cached fragments plus fresh runs of the program for what changed
     (while this process runs `meanwhile`, when the program runs at all).
 
-    `found`: this very `lookup` done before. A small run (`Fragments.small`) goes to a
-    forked worker too when there is `meanwhile` work, so that work does not wait for it."""
+    `found`: this very `lookup` done before. `fork_small`: a small run (`Fragments.small`)
+    goes to a forked process too, so that `meanwhile` does not wait for it."""
     cache = cache or BuildCache(None)
     found = found or lookup(ir, cache)
     pkey, keys, sources = found.pkey, found.keys, found.sources
@@ -242,7 +243,7 @@ def plan_program(
         import platform_iac.program  # noqa: F401  - imported once here, inherited by the workers
 
         SHARED["plan_ir"], SHARED["plan_feature_sources"] = ir, sources
-        min_batch = 1 if found.small and meanwhile is not None else 2
+        min_batch = 1 if fork_small and found.small and meanwhile is not None else 2
         try:
             # shards run on the workers, or here when there is one (a run leaves no threads
             # behind, so this process can still fork afterwards)
@@ -276,11 +277,12 @@ def plan_or_failure(
     progress: Progress = lambda _m: None,
     meanwhile: Callable[[], object] | None = None,
     found: Fragments | None = None,
+    fork_small: bool = False,
 ) -> Plan | Diagnostic:
     """`plan_program`, or the P101 diagnostic of a program that fails (its own checks, or a
     bug in it): `plan` and `check` report it the same way and stop."""
     try:
-        return plan_program(ir, cache, jobs, progress, meanwhile, found)
+        return plan_program(ir, cache, jobs, progress, meanwhile, found, fork_small)
     except Exception as exc:
         return error(
             "P101",
