@@ -208,27 +208,10 @@ def refresh_tree(target: Path, files: Mapping[str, bytes | str], most: float = 0
     marker.touch()
     for rel in sorted(stale):
         data, digest = wanted[rel]
-        path = target.joinpath(*_safe_relative(rel).parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.chmod(temp, _FILE_MODE)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        stat = os.stat(path)
-        recorded[rel] = [digest, stat.st_size, stat.st_mtime_ns]
+        recorded[rel] = [digest, *_replace_file(target, rel, data)]
     for rel in gone:
-        path = target.joinpath(*_safe_relative(rel).parts)
-        path.unlink(missing_ok=True)
+        _remove_file(target, rel)
         del recorded[rel]
-        parent = path.parent
-        while parent != target and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
     _write_digests(digests_path, recorded)
     marker.unlink()
     return len(stale) + len(gone)
@@ -268,29 +251,39 @@ def update_tree(
         before = previous.get(rel)
         if before is not None and (before is content or before == content):
             continue
-        path = target.joinpath(*_safe_relative(rel).parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = content.encode("utf-8") if isinstance(content, str) else content
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.chmod(temp, _FILE_MODE)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        stat = os.stat(path)
-        digests[rel] = [hashlib.sha256(data).hexdigest(), stat.st_size, stat.st_mtime_ns]
+        digests[rel] = [hashlib.sha256(data).hexdigest(), *_replace_file(target, rel, data)]
         changed += 1
     for rel in previous.keys() - files.keys():
-        path = target.joinpath(*_safe_relative(rel).parts)
-        path.unlink(missing_ok=True)
+        _remove_file(target, rel)
         digests.pop(rel, None)
         changed += 1
-        parent = path.parent
-        while parent != target and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
     _write_digests(digests_path, digests)
     return changed
+
+
+def _replace_file(target: Path, rel: str, data: bytes) -> list[str | int]:
+    """Write `target/rel` atomically (temp file + rename); its [size, mtime_ns]."""
+    path = target.joinpath(*_safe_relative(rel).parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temp, _FILE_MODE)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _remove_file(target: Path, rel: str) -> None:
+    """Remove `target/rel`, and the folders it leaves empty (up to `target`)."""
+    path = target.joinpath(*_safe_relative(rel).parts)
+    path.unlink(missing_ok=True)
+    parent = path.parent
+    while parent != target and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
