@@ -278,6 +278,24 @@ class BuildCache:
             self._memory[slot] = (self._generation, (), value)
         return value
 
+    def json_value(self, stage: str, key: str, compute: Callable[[], T | None]) -> T | None:
+        """The JSON value kept under (`stage`, `key`), else `compute()`, kept when it is not
+        None (None: nothing to keep, e.g. a failure) and reads back from JSON exactly equal
+        (non-string keys or tuples would not: such a value is returned, never kept)."""
+        found = self.get(stage, key) if self.enabled else None
+        if found is not None:
+            value: T = orjson.loads(found)
+            return value
+        value_or_none = compute()
+        if value_or_none is not None and self.enabled:
+            try:
+                data = orjson.dumps(value_or_none)
+            except TypeError:
+                return value_or_none
+            if orjson.loads(data) == value_or_none:
+                self.put(stage, key, data)
+        return value_or_none
+
     @property
     def resident(self) -> bool:
         """Whether results are remembered between builds of this process (`recall`)."""

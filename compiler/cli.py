@@ -259,7 +259,7 @@ MACHINE_ERRORS = frozenset(
 
 
 def machine_error(exc: OSError) -> Diagnostic:
-    from compiler.compose import CLI_FILE
+    from compiler.config_layout import CLI_FILE
     from compiler.diagnostics import Span, error
 
     where = str(exc.filename) if exc.filename else CLI_FILE

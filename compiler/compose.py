@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
 from compiler.config_layout import (
     CLI_FILE,
@@ -104,38 +102,31 @@ def _options(configs_dir: Path, group: str) -> list[str]:
     return sorted(p.stem for p in folder.iterdir() if p.suffix in YAML_SUFFIXES)
 
 
-def _exact_json(value: Any) -> bytes | None:
-    """`value` as JSON when it reads back exactly equal (else None: not cached)."""
-    try:
-        data = orjson.dumps(value)
-    except TypeError:
-        return None
-    return data if orjson.loads(data) == value else None
-
-
 def _parse_overrides(
     overrides: Sequence[str], groups: list[str], cache: BuildCache | None = None
 ) -> tuple[list[_Override], list[Diagnostic]]:
     """Hydra's parse of the overrides, remembered in `cache` when every one parsed: a warm
     run (`mlplat validate --env prod`) then never imports Hydra's parser."""
-    key = None
-    if cache is not None and cache.enabled:
-        key = digest("overrides", list(overrides), groups, _hydra_code())
-        found = cache.get("overrides", key)
-        if found is not None:
-            col, parsed = 1, []
-            for text, (kind, okey, type_name, value) in zip(
-                overrides, orjson.loads(found), strict=True
-            ):
-                parsed.append(_Override(text, kind, okey, type_name, value, Span(CLI_FILE, 1, col)))
-                col += len(text) + 1
-            return parsed, []
-    parsed, diags = _parse_overrides_with_hydra(overrides, groups)
-    if key is not None and cache is not None and not diags:
-        data = _exact_json([[o.kind, o.key, o.type, o.value] for o in parsed])
-        if data is not None:
-            cache.put("overrides", key, data)
-    return parsed, diags
+    if cache is None or not cache.enabled:
+        return _parse_overrides_with_hydra(overrides, groups)
+    failed: list[tuple[list[_Override], list[Diagnostic]]] = []
+
+    def parse() -> list[list[Any]] | None:
+        parsed, diags = _parse_overrides_with_hydra(overrides, groups)
+        if diags:  # a problem: reported, never kept
+            failed.append((parsed, diags))
+            return None
+        return [[o.kind, o.key, o.type, o.value] for o in parsed]
+
+    key = digest("overrides", list(overrides), groups, _hydra_code())
+    fields = cache.json_value("overrides", key, parse)
+    if fields is None:
+        return failed[0]
+    parsed, col = [], 1
+    for text, (kind, okey, type_name, value) in zip(overrides, fields, strict=True):
+        parsed.append(_Override(text, kind, okey, type_name, value, Span(CLI_FILE, 1, col)))
+        col += len(text) + 1
+    return parsed, []
 
 
 def _hydra_code() -> tuple[str, dict[str, str]]:
@@ -263,16 +254,19 @@ def _hydra_compose_cached(
     )
     names = [path.relative_to(configs_dir).as_posix() for path in others]
     key = digest("hydra-compose", overrides, names, file_digest(others), _hydra_code())
-    found = cache.get("compose", key)
-    if found is not None:
-        tree, choices = orjson.loads(found)
-        return tree, choices, None
-    tree, choices, exc = _hydra_compose(configs_dir, overrides)
-    if exc is None and tree is not None:
-        data = _exact_json([tree, choices])
-        if data is not None:
-            cache.put("compose", key, data)
-    return tree, choices, exc
+    failed: list[Exception] = []
+
+    def compose() -> list[Any] | None:
+        tree, choices, exc = _hydra_compose(configs_dir, overrides)
+        if exc is not None or tree is None:
+            failed.append(exc or RuntimeError("no config"))
+            return None
+        return [tree, choices]
+
+    composed = cache.json_value("compose", key, compose)
+    if composed is None:
+        return None, {}, failed[0]
+    return composed[0], composed[1], None
 
 
 def _hydra_compose(

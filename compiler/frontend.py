@@ -9,14 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from compiler.cache import BuildCache
-from compiler.compose import (
-    TEAMS_DIR,
-    YAML_SUFFIXES,
-    Composed,
-    compose_config,
-    display_path,
-)
-from compiler.config_layout import ENV_GROUP
+from compiler.compose import Composed, compose_config, display_path
+from compiler.config_layout import ENV_GROUP, TEAMS_DIR, YAML_SUFFIXES
 from compiler.diagnostics import Diagnostic, Span, has_errors, sort_key, unique
 from compiler.ir import PlatformIR
 from compiler.link import link

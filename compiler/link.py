@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from compiler import link_features
 from compiler.cache import BuildCache, digest, file_digest
-from compiler.compose import TEAMS_DIR
+from compiler.config_layout import TEAMS_DIR
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, has_errors, warning
 from compiler.ir import (
     GPU_MODEL_LABEL,

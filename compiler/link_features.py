@@ -16,10 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
-
 from compiler.cache import REPO, BuildCache, digest, file_digest, versions
-from compiler.compose import TEAMS_DIR
+from compiler.config_layout import TEAMS_DIR
 from compiler.diagnostics import did_you_mean
 from compiler.ir_features import (
     FEAST_VERSION,
@@ -124,13 +122,7 @@ def source_columns(path: str, cache: BuildCache | None = None) -> dict[str, str]
     if cache is None or not cache.enabled:
         return _columns(str(file), stamp)
     key = digest("source-columns", file_digest([file]), versions("pyarrow"))
-    found = cache.get("source-columns", key)
-    if found is not None:
-        columns: dict[str, str] | None = orjson.loads(found)
-        return columns
-    columns = _columns(str(file), stamp)
-    cache.put("source-columns", key, orjson.dumps(columns))
-    return columns
+    return cache.json_value("source-columns", key, lambda: _columns(str(file), stamp))
 
 
 def _arrow_fits(feature_type: str, arrow: str) -> bool:

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from compiler.compose import TEAMS_DIR
+from compiler.config_layout import TEAMS_DIR
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error
 from compiler.ir import Endpoint, Model, Monitoring
 from compiler.yaml_source import Path_

@@ -14,7 +14,7 @@ import ast
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from compiler.compose import TEAMS_DIR
+from compiler.config_layout import TEAMS_DIR
 from compiler.diagnostics import did_you_mean
 from compiler.ir_features import Feature, FeatureView, OnDemandFeature, OnDemandView, feast_name
 from schemas.features import OnDemandViewSpec

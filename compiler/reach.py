@@ -11,8 +11,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
-from compiler.compose import YAML_SUFFIXES
-from compiler.config_layout import ENV_GROUP, environments
+from compiler.config_layout import ENV_GROUP, YAML_SUFFIXES, environments
 
 BUILDS_EVERY_ENVIRONMENT = (
     "components/",

@@ -15,7 +15,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from compiler.compose import TEAMS_DIR, Composed
+from compiler.compose import Composed
+from compiler.config_layout import TEAMS_DIR
 from compiler.diagnostics import Diagnostic, Span, did_you_mean, error, unique
 from compiler.yaml_source import Locator, Path_
 from schemas.platform import RootSpec

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from compiler.cli import EXIT_INVALID, EXIT_OK, Console
-from compiler.compose import CLI_FILE
+from compiler.config_layout import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error
 from compiler.frontend import FrontendResult
 from compiler.ir import PlatformIR

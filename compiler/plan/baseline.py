@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from compiler.build import BuildOptions
-from compiler.compose import CLI_FILE
+from compiler.config_layout import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error
 from compiler.frontend import load_platform
 from compiler.ir import PlatformIR

@@ -12,7 +12,7 @@ from typing import Any
 
 from compiler.build import BuildOptions, CompileOutcome, compile_files
 from compiler.buildout import StagedTree, refresh_tree, refreshable, update_tree, write_tree
-from compiler.compose import CLI_FILE
+from compiler.config_layout import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error, has_errors
 from compiler.frontend import FrontendResult
 from compiler.plan.diff import PlanDiff, diff_plans, empty_baseline

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from compiler.cache import BuildCache, code_fingerprint, digest, file_digest, versions
-from compiler.compose import CLI_FILE
+from compiler.config_layout import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, error
 from compiler.ir import PlatformIR
 from compiler.ir_features import feature_inputs, has_team_features, view_sources

@@ -15,7 +15,7 @@ from typing import Any
 
 from compiler.build import BuildOptions
 from compiler.cache import BuildCache
-from compiler.compose import CLI_FILE
+from compiler.config_layout import CLI_FILE
 from compiler.diagnostics import Diagnostic, Span, has_errors
 from compiler.frontend import FrontendResult
 from compiler.plan.model import Plan

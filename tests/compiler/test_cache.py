@@ -159,3 +159,22 @@ def test_concurrent_processes_store_every_entry(tmp_path: Path) -> None:
     cache = BuildCache(tmp_path / ".cache")
     assert cache.entries("kfp") == 600
     assert all(len(cache.get("kfp", f"1-{n}") or b"") == 2000 for n in range(300))
+
+
+def test_json_values_are_kept_only_when_they_read_back_exactly(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / ".cache")
+    calls: list[str] = []
+
+    def compute(value: object) -> object:
+        calls.append("computed")
+        return value
+
+    assert cache.json_value("s", "a", lambda: compute({"x": [1, 2.5, None]})) == {
+        "x": [1, 2.5, None]
+    }
+    assert cache.json_value("s", "a", lambda: compute("not used")) == {"x": [1, 2.5, None]}
+    assert cache.json_value("s", "none", lambda: compute(None)) is None  # a failure: not kept
+    assert cache.json_value("s", "keys", lambda: compute({1: "a"})) == {1: "a"}  # reads back as "1"
+    assert cache.json_value("s", "tuple", lambda: compute((1, 2))) == (1, 2)  # reads back a list
+    assert cache.entries("s") == 1 and len(calls) == 4
+    assert BuildCache(None).json_value("s", "a", lambda: compute(3)) == 3

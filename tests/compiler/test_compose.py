@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.compose import CLI_FILE, compose_config
+from compiler.compose import compose_config
+from compiler.config_layout import CLI_FILE
 from compiler.diagnostics import Span
 from compiler.frontend import load_platform
 
